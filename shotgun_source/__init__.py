@@ -1,0 +1,1 @@
+"""A dlt source for ShotGrid (Flow Production Tracking)."""
