@@ -1,0 +1,267 @@
+"""ShotgunAuth: the OAuth bearer token dance of ShotGrid's REST API, safe for parallel resources.
+
+dlt's `OAuth2ClientCredentials` refreshes only when the token has already expired, never on a 401,
+and without a lock, so parallel resources each fetch a token and a retried request (dlt re-sends
+the same prepared request after `Retry-After`) goes out with a dead token. ShotGrid tokens live
+600 s, so long runs meet all three. This class refreshes ahead of expiry, once more on a 401, under
+one lock, and sends the token to the configured site only.
+"""
+
+import threading
+import time
+from email.utils import parsedate_to_datetime
+from typing import Annotated, Any
+
+import orjson
+from dlt.common.configuration import resolve_configuration
+from dlt.common.configuration.specs import RuntimeConfiguration
+from dlt.common.configuration.specs.base_configuration import NotResolved, configspec
+from dlt.common.typing import TSecretStrValue
+from dlt.sources.helpers.requests.retry import Client
+from dlt.sources.helpers.rest_client.auth import AuthConfigBase
+from requests import PreparedRequest, Response
+from requests.exceptions import ChunkedEncodingError, ConnectionError, Timeout
+
+from .errors import (
+    CREDENTIALS_HELP,
+    ShotgunAuthError,
+    ShotgunConfigError,
+    ShotgunResponseError,
+    body_preview,
+    connection_error,
+    connection_failure_kind,
+    error_envelope,
+)
+from .settings import TOKEN_PATH, TOKEN_REFRESH_MARGIN_SECONDS
+from .site_url import normalize_site_url, same_origin
+
+
+class _TokenState:
+    """What one ShotgunAuth learns at run time: token bookkeeping, lock and HTTP client.
+
+    Kept out of the configspec fields and shared by copies, because dlt deep-copies the rest_api
+    config (auth included) while validating it, and a lock cannot be copied.
+    """
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.refresh_token: str | None = None
+        self.expires_at = 0.0  # time.monotonic() when the current token dies
+        self.lifetime = 0.0
+        self.token_requests = 0
+        self.clock_offset = 0.0  # site clock minus local clock, from the token answer's Date header
+        self.http: Client | None = None
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> "_TokenState":
+        return self
+
+
+def _retry_transient_connection_errors(response: Response | None, exc: BaseException | None) -> bool:
+    """Retry a dropped connection, not a misspelled host or a closed port: those do not heal."""
+    return isinstance(exc, ConnectionError) and connection_failure_kind(exc) is None
+
+
+@configspec
+class ShotgunAuth(AuthConfigBase):
+    """Bearer auth for a ShotGrid site from a script key (client_credentials) or a user login.
+
+    Configure under `[sources.shotgun.credentials]`: `client_id` (script name) and
+    `client_secret` (script key), or `username` and `password`; optional `sudo_as_login`.
+    """
+
+    client_id: str | None = None
+    client_secret: TSecretStrValue | None = None
+    username: str | None = None
+    password: TSecretStrValue | None = None
+    sudo_as_login: str | None = None
+    refresh_margin_seconds: float = TOKEN_REFRESH_MARGIN_SECONDS
+    access_token: Annotated[TSecretStrValue | None, NotResolved()] = None
+    site_url: Annotated[str | None, NotResolved()] = None
+
+    def __post_init__(self) -> None:
+        self._state = _TokenState()
+
+    # -- configuration -----------------------------------------------------------------------
+
+    def bind(self, site_url: str) -> "ShotgunAuth":
+        """Tie the auth to one site: tokens are fetched from and sent to that origin only."""
+        self.site_url = normalize_site_url(site_url)
+        self.check_credentials()
+        return self
+
+    def check_credentials(self) -> None:
+        """Fail before any request when neither a script key nor a login is configured."""
+        has_script = bool(self.client_id) and bool(self.client_secret)
+        has_login = bool(self.username) and bool(self.password)
+        if not has_script and not has_login:
+            partial = (self.client_id and "client_secret is missing") or (
+                self.username and "password is missing"
+            )
+            detail = f" ({partial})" if partial else ""
+            raise ShotgunConfigError(f"ShotGrid credentials are not configured{detail}. {CREDENTIALS_HELP}")
+
+    @property
+    def token_requests(self) -> int:
+        """How many token requests this auth has made, for run summaries and tests."""
+        return self._state.token_requests
+
+    def site_now(self) -> float:
+        """The site's clock as a Unix time, from the Date header of the last token answer."""
+        return time.time() + self._state.clock_offset
+
+    # -- requests' AuthBase ------------------------------------------------------------------
+
+    def __call__(self, request: PreparedRequest) -> PreparedRequest:
+        if not self.site_url:
+            raise ShotgunConfigError("ShotgunAuth is not bound to a site; call bind(site_url) first.")
+        if not same_origin(request.url or "", self.site_url):
+            # never hand the bearer token to another host, whatever link or redirect led there
+            request.headers.pop("Authorization", None)
+            return request
+        token = self.current_token()
+        request.headers["Authorization"] = f"Bearer {token}"
+        request.register_hook("response", self._retry_once_on_401)
+        return request
+
+    def current_token(self) -> str:
+        """A token with at least the refresh margin left, fetching one if needed."""
+        state = self._state
+        if self.access_token is None or time.monotonic() >= state.expires_at - self._margin():
+            self._renew(stale=self.access_token)
+        assert self.access_token is not None
+        return self.access_token
+
+    def _margin(self) -> float:
+        # a quarter of the lifetime for short-lived tokens, so a 2 s token is not renewed per request
+        return min(self.refresh_margin_seconds, self._state.lifetime / 4)
+
+    def _renew(self, stale: str | None) -> None:
+        """Fetch a new token unless another thread already replaced `stale` while we waited."""
+        with self._state.lock:
+            if self.access_token is not None and self.access_token != stale:
+                return
+            self._obtain_token()
+
+    def _retry_once_on_401(self, response: Response, **kwargs: Any) -> Response:
+        """On a 401 (token expired, revoked, or a retry re-sending an old token) renew and re-send once."""
+        request = response.request
+        if response.status_code != 401 or getattr(request, "_shotgun_retried", False):
+            return response
+        used = (request.headers.get("Authorization") or "").removeprefix("Bearer ")
+        self._renew(stale=used)
+        retry = request.copy()
+        retry._shotgun_retried = True  # type: ignore[attr-defined]
+        retry.headers["Authorization"] = f"Bearer {self.access_token}"
+        response.close()
+        new_response: Response = response.connection.send(retry, **kwargs)
+        new_response.history.append(response)
+        new_response.request = retry
+        return new_response
+
+    # -- the token endpoint ------------------------------------------------------------------
+
+    def _grant(self) -> dict[str, str]:
+        if self.client_id and self.client_secret:
+            data = {
+                "grant_type": "client_credentials",
+                "client_id": self.client_id,
+                "client_secret": self.client_secret,
+            }
+        else:
+            data = {
+                "grant_type": "password",
+                "username": self.username or "",
+                "password": self.password or "",
+            }
+        if self.sudo_as_login:
+            data["scope"] = f"sudo_as_login:{self.sudo_as_login}"
+        return data
+
+    def _http(self) -> Client:
+        state = self._state
+        if state.http is None:
+            state.http = Client(
+                raise_for_status=False,
+                exceptions=(Timeout, ChunkedEncodingError),
+                retry_condition=_retry_transient_connection_errors,
+            )
+            state.http.update_from_config(resolve_configuration(RuntimeConfiguration()))
+        return state.http
+
+    def _post_token_request(self, data: dict[str, str]) -> Response:
+        """POST the grant as a form body (never the query string, which ends up in logs)."""
+        url = f"{self.site_url}{TOKEN_PATH}"
+        self._state.token_requests += 1
+        try:
+            return self._http().session.post(
+                url,
+                data=data,
+                headers={"Content-Type": "application/x-www-form-urlencoded", "Accept": "application/json"},
+                allow_redirects=False,
+            )
+        except ConnectionError as exc:
+            raise connection_error(exc, self.site_url or "") from None
+
+    def _obtain_token(self) -> None:
+        state = self._state
+        if state.refresh_token:
+            refresh = {"grant_type": "refresh", "refresh_token": state.refresh_token}
+            if self.sudo_as_login:
+                refresh["scope"] = f"sudo_as_login:{self.sudo_as_login}"
+            state.refresh_token = None  # single use, whatever happens next
+            response = self._post_token_request(refresh)
+            if response.status_code == 200:
+                self._accept(response)
+                return
+            # an expired or rejected refresh token: the credentials themselves still work
+        self._accept(self._post_token_request(self._grant()))
+
+    def _accept(self, response: Response) -> None:
+        """Store the token from a token answer, or explain why there is none."""
+        site = self.site_url
+        if response.status_code != 200:
+            code, text = error_envelope(response)
+            if code == 102 or response.status_code in (400, 401, 403) and code is not None:
+                who = "script key" if self.client_id else "user login"
+                raise ShotgunAuthError(
+                    f"ShotGrid at {site} refused the {who} (HTTP {response.status_code}, code {code}:"
+                    f" {text}). {CREDENTIALS_HELP}"
+                )
+            if response.status_code >= 500:
+                raise ShotgunAuthError(
+                    f"ShotGrid at {site} could not issue a token (HTTP {response.status_code}: {text});"
+                    " the site may be down or under maintenance. Run again later."
+                )
+            raise ShotgunResponseError(
+                f"{site} does not answer like a ShotGrid site: POST {TOKEN_PATH} gave HTTP"
+                f" {response.status_code} ({body_preview(response)!r}). Check the site URL."
+            )
+        try:
+            body = orjson.loads(response.content)
+            token = body["access_token"]
+            lifetime = float(body.get("expires_in") or 600)
+        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+            raise ShotgunResponseError(
+                f"{site} does not answer like a ShotGrid site: its token answer is not a token"
+                f" ({response.headers.get('Content-Type', 'no content type')},"
+                f" {len(response.content)} bytes). Check the site URL."
+            ) from None
+        if not isinstance(token, str) or not token:
+            raise ShotgunResponseError(f"{site} answered the token request without an access_token.")
+        state = self._state
+        state.refresh_token = body.get("refresh_token") or None
+        state.lifetime = lifetime
+        state.expires_at = time.monotonic() + lifetime
+        state.clock_offset = _clock_offset(response)
+        self.access_token = token
+
+
+def _clock_offset(response: Response) -> float:
+    """Site clock minus local clock, from the HTTP Date header (0 when absent or unreadable)."""
+    header = response.headers.get("Date")
+    if not header:
+        return 0.0
+    try:
+        return parsedate_to_datetime(header).timestamp() - time.time()
+    except (TypeError, ValueError):
+        return 0.0

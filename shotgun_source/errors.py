@@ -1,0 +1,123 @@
+"""Errors the source raises for the things users get wrong or the site does wrong.
+
+Each message names the problem and the fix; none of them ever contains a secret.
+"""
+
+from typing import Any
+
+import orjson
+from requests import Response
+
+from .settings import API_PREFIX
+
+CREDENTIALS_HELP = (
+    "Set [sources.shotgun.credentials] client_id (the script name) and client_secret (the script key)"
+    " in .dlt/secrets.toml, or the environment variables SOURCES__SHOTGUN__CREDENTIALS__CLIENT_ID and"
+    " SOURCES__SHOTGUN__CREDENTIALS__CLIENT_SECRET; for a user login use username and password instead."
+)
+SITE_URL_HELP = (
+    "Set [sources.shotgun] site_url in .dlt/config.toml or SOURCES__SHOTGUN__SITE_URL to your site's"
+    " address, for example https://yourstudio.shotgrid.autodesk.com"
+)
+
+
+class ShotgunError(Exception):
+    """Base of every error this package raises on purpose."""
+
+
+class ShotgunConfigError(ShotgunError, ValueError):
+    """A setting is missing or invalid; nothing was requested from the site."""
+
+
+class ShotgunConnectionError(ShotgunError):
+    """The site could not be reached at all (DNS, refused connection, TLS)."""
+
+
+class ShotgunAuthError(ShotgunError):
+    """The site refused the credentials or the token."""
+
+
+class ShotgunPermissionError(ShotgunError):
+    """The credentials work but may not read what was asked for."""
+
+
+class ShotgunResponseError(ShotgunError):
+    """The site answered, but not the way a ShotGrid site answers."""
+
+
+class ShotgunAPIError(ShotgunError):
+    """The site answered a request with a ShotGrid error envelope."""
+
+    def __init__(self, message: str, status: int, code: int | None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+
+
+def error_envelope(response: Response) -> tuple[int | None, str]:
+    """The ShotGrid error code and a one-line description from an `{"errors": [...]}` body.
+
+    Falls back to the HTTP reason when the body is not the envelope (a proxy page, say).
+    """
+    try:
+        body: Any = orjson.loads(response.content)
+        first = body["errors"][0]
+        code = first.get("code")
+        parts = [str(first.get("title") or "").strip(), str(first.get("detail") or "").strip()]
+        text = " - ".join(p for p in parts if p and p != "None")
+        return (int(code) if code is not None else None), text or response.reason
+    except Exception:
+        return None, str(response.reason)
+
+
+def describe_request(response: Response) -> str:
+    """`POST /api/v1/entity/Shot/_search` without host, query or anything else that could leak."""
+    request = response.request
+    path = (request.path_url or "").split("?", 1)[0] if request is not None else ""
+    method = request.method if request is not None else "GET"
+    return f"{method} {path or API_PREFIX}"
+
+
+def body_preview(response: Response, limit: int = 80) -> str:
+    """The start of a body, for messages about answers that are not JSON."""
+    text = response.content[:limit].decode("utf-8", errors="replace")
+    return " ".join(text.split())
+
+
+def connection_failure_kind(exc: BaseException) -> str | None:
+    """'dns', 'refused' or 'tls' when a connection error cannot heal by retrying; else None.
+
+    requests wraps urllib3's errors several levels deep, so walk the whole chain.
+    """
+    seen: set[int] = set()
+    stack: list[BaseException | None] = [exc]
+    while stack:
+        current = stack.pop()
+        if current is None or id(current) in seen:
+            continue
+        seen.add(id(current))
+        name = type(current).__name__
+        text = str(current)
+        if name == "NameResolutionError" or "Name or service not known" in text or "getaddrinfo" in text:
+            return "dns"
+        if isinstance(current, ConnectionRefusedError) or "Connection refused" in text:
+            return "refused"
+        if name in ("SSLError", "SSLCertVerificationError"):
+            return "tls"
+        stack.extend([current.__cause__, current.__context__, getattr(current, "reason", None)])
+        stack.extend(a for a in getattr(current, "args", ()) if isinstance(a, BaseException))
+    return None
+
+
+def connection_error(exc: BaseException, site_url: str) -> ShotgunConnectionError:
+    """A message for a site that cannot be reached, by cause."""
+    kind = connection_failure_kind(exc)
+    if kind == "dns":
+        what = "its host name does not resolve (is the site URL spelled right?)"
+    elif kind == "refused":
+        what = "the connection was refused (is the site URL and port right, is the server up?)"
+    elif kind == "tls":
+        what = "the TLS handshake failed (check the certificate or a proxy in between)"
+    else:
+        what = f"the connection failed ({type(exc).__name__})"
+    return ShotgunConnectionError(f"Cannot reach the ShotGrid site {site_url}: {what}. {SITE_URL_HELP}")

@@ -1,0 +1,33 @@
+"""Defaults of the ShotGrid source, in one place so the source, the CLI and the README agree."""
+
+from typing import Final
+
+DEFAULT_ENTITIES: Final[tuple[str, ...]] = ("Project", "Shot", "Task", "Asset", "Version")
+"""The design card's five entity types, loaded when no `entities` setting is given."""
+
+API_PREFIX: Final[str] = "/api/v1"
+"""Every REST path starts here; the server's own links are root-relative and include it."""
+
+TOKEN_PATH: Final[str] = f"{API_PREFIX}/auth/access_token"
+
+SEARCH_CONTENT_TYPE: Final[str] = "application/vnd+shotgun.api3_array+json"
+"""`_search` picks the filter shape from the content type; plain JSON is refused with 415."""
+
+DEFAULT_PAGE_SIZE: Final[int] = 500
+"""Rows per request. The server's default is 500 and its maximum 5000."""
+
+MAX_PAGE_SIZE: Final[int] = 5000
+
+DEFAULT_LOOKBACK_SECONDS: Final[int] = 300
+"""Re-read this much before the stored cursor: `updated_at` has one-second resolution and rows
+commit late, so a run that started mid-second or mid-transaction must not lose them. Five minutes
+is the commit-lag allowance ShotGrid's own event daemon uses."""
+
+DEFAULT_INITIAL_UPDATED_AT: Final[str] = "1970-01-01T00:00:00Z"
+"""Lower bound of the first run: everything."""
+
+TOKEN_REFRESH_MARGIN_SECONDS: Final[float] = 60.0
+"""Refresh the 600 s bearer token this long before it expires, so a page request that waits
+in a retry does not go out with a token about to die."""
+
+CURSOR_FIELD: Final[str] = "updated_at"

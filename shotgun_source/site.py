@@ -1,0 +1,87 @@
+"""The reads the source makes before paging: which entity types exist and their fields."""
+
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from dlt.common.configuration import resolve_configuration
+from dlt.common.configuration.specs import RuntimeConfiguration
+from dlt.sources.helpers.requests.retry import Client
+from requests.exceptions import ConnectionError
+
+from .auth import ShotgunAuth
+from .errors import ShotgunConfigError, connection_error
+from .responses import ResponseChecker
+from .schema import EntitySchema, table_name_for
+from .settings import API_PREFIX
+
+SCHEMA_READ_THREADS = 8
+"""Field schemas are one request per entity type; a site has dozens, each ~0.3 s away."""
+
+
+class ShotgunSite:
+    """A thin client for the schema endpoints, sharing the source's auth and retry settings."""
+
+    def __init__(self, site_url: str, auth: ShotgunAuth) -> None:
+        self.site_url = site_url
+        self.auth = auth
+        self._check = ResponseChecker(site_url)
+        self._client = Client(raise_for_status=True)
+        self._client.update_from_config(resolve_configuration(RuntimeConfiguration()))
+
+    def get_json(self, path: str) -> Any:
+        """GET `/api/v1/<path>`; the answer's JSON, checked."""
+        url = f"{self.site_url}{API_PREFIX}/{path.lstrip('/')}"
+        try:
+            response = self._client.session.get(
+                url, auth=self.auth, headers={"Accept": "application/json"}, hooks={"response": [self._check]}
+            )
+        except ConnectionError as exc:
+            raise connection_error(exc, self.site_url) from None
+        return response.json()
+
+    def entity_types(self) -> list[str]:
+        """Every entity type the credentials can read, from `GET /api/v1/schema`."""
+        data = self.get_json("schema").get("data") or {}
+        return sorted(data) if isinstance(data, dict) else []
+
+    def resolve_entity_types(self, requested: Sequence[str] | str) -> list[str]:
+        """Schema names for what the user asked for: names, slugs (any case), or "all".
+
+        Fails before any data is read when a name is unknown, listing the valid ones.
+        """
+        available = self.entity_types()
+        if isinstance(requested, str):
+            if requested.strip().lower() == "all":
+                return available
+            requested = [part for part in requested.replace(",", " ").split() if part]
+        by_key = {name.lower(): name for name in available}
+        by_key.update({table_name_for(name): name for name in available})
+        resolved: list[str] = []
+        unknown: list[str] = []
+        for name in requested:
+            match = by_key.get(str(name).strip().lower())
+            if match is None:
+                unknown.append(str(name))
+            elif match not in resolved:
+                resolved.append(match)
+        if unknown:
+            raise ShotgunConfigError(
+                f"Unknown ShotGrid entity type(s): {', '.join(unknown)}. These credentials can read:"
+                f' {", ".join(available)}. Fix `entities` (names like Shot or slugs like shots, or "all").'
+            )
+        if not resolved:
+            raise ShotgunConfigError('`entities` is empty: name at least one entity type, or "all".')
+        return resolved
+
+    def entity_schema(self, entity_type: str) -> EntitySchema:
+        data = self.get_json(f"schema/{entity_type}/fields").get("data") or {}
+        return EntitySchema.from_fields_response(entity_type, data)
+
+    def entity_schemas(self, entity_types: Sequence[str]) -> list[EntitySchema]:
+        """Field schemas of several types, read in parallel (a constant number of requests per run)."""
+        if len(entity_types) <= 1:
+            return [self.entity_schema(t) for t in entity_types]
+        self.auth.current_token()  # one token for all threads, fetched before they start
+        with ThreadPoolExecutor(max_workers=min(SCHEMA_READ_THREADS, len(entity_types))) as pool:
+            return list(pool.map(self.entity_schema, entity_types))
