@@ -1,0 +1,32 @@
+"""Shared fixtures: a sandbox site per test, one shared read-only sandbox, the recordings."""
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from shotgun_source.sandbox import Sandbox
+
+RECORDINGS = Path(__file__).resolve().parents[1].parent / "shared" / "shotgrid-recordings"
+
+
+@pytest.fixture
+def sandbox() -> Iterator[Sandbox]:
+    """A fresh sandbox (seed 1, scale 1) for one test; tests may mutate it and set faults."""
+    with Sandbox(seed=1, scale=1.0) as sb:
+        yield sb
+
+
+@pytest.fixture(scope="session")
+def shared_sandbox() -> Iterator[Sandbox]:
+    """One sandbox for the whole session: read it, never change its data or faults."""
+    with Sandbox(seed=1, scale=1.0) as sb:
+        yield sb
+
+
+@pytest.fixture(scope="session")
+def recordings_dir() -> Path:
+    """The real ShotGrid VCR cassettes next to the repository; skips when absent."""
+    if not RECORDINGS.is_dir():
+        pytest.skip(f"ShotGrid recordings not found at {RECORDINGS}")
+    return RECORDINGS
