@@ -16,6 +16,7 @@ from .errors import ApiError
 from .filters import Group, parse_array, parse_get_filters, parse_hash, resolve_path
 from .messages import Request, Response, json_response
 from .params import page_links, parse_options, parse_page, parse_sort, with_query
+from .prefetch import Page, PageCache, next_keyset_spec, page_key
 from .query import QuerySpec, execute, matching_rows
 from .render import Renderer, parse_fields
 from .site import Script, Site
@@ -53,6 +54,7 @@ class Context:
     forbidden_status: int = 400
     next_link_host: str | None = None
     drop_updated_at: bool = False
+    pages: PageCache | None = None
 
     def user_ref(self) -> dict[str, Any]:
         return dict(self.grant.user)
@@ -76,17 +78,40 @@ def _renderer(ctx: Context, table: Table, fields: list[str] | None) -> Renderer:
     return Renderer(ctx.site, table, fields, ctx.prefix)
 
 
-def _page(
+def _render_page(
     ctx: Context, table: Table, spec: QuerySpec, fields: list[str] | None, links: dict[str, str]
-) -> Response:
-    if ctx.next_link_host:
-        links["next"] = ctx.next_link_host.rstrip("/") + links["next"]
+) -> Page:
     with ctx.site.lock:
+        generation = ctx.site.generation
         rows = execute(ctx.site, table, spec)
         renderer = _renderer(ctx, table, fields)
         records = b",".join([renderer.render_json(r) for r in rows])
+        last_id = table.id_for_row(rows[-1]) if rows else None
     body = b'{"data":[' + records + b'],"links":' + orjson.dumps(links) + b"}"
-    return Response(200, body, rows=len(rows))
+    return body, len(rows), generation, last_id
+
+
+def _page(
+    ctx: Context, table: Table, spec: QuerySpec, fields: list[str] | None, req: Request, links: dict[str, str]
+) -> Response:
+    """One page of records; keyset pages come from, and feed, the prefetch cache."""
+    if ctx.next_link_host:
+        links["next"] = ctx.next_link_host.rstrip("/") + links["next"]
+    cache = (
+        ctx.pages if ctx.pages is not None and not ctx.next_link_host and not ctx.drop_updated_at else None
+    )
+    page = None
+    if cache is not None:
+        page = cache.take(page_key(table.name, spec, fields, req.path, req.query))
+    if page is None:
+        page = _render_page(ctx, table, spec, fields, links)
+    body, n_rows, _, last_id = page
+    if cache is not None and n_rows == spec.page_size and last_id is not None:
+        nxt = next_keyset_spec(spec, last_id)
+        if nxt is not None:
+            key = page_key(table.name, nxt, fields, req.path, req.query)
+            cache.prefetch(key, lambda: _render_page(ctx, table, nxt, fields, dict(links)))
+    return Response(200, body, rows=n_rows)
 
 
 def read_list(req: Request, ctx: Context, table: Table) -> Response:
@@ -101,7 +126,7 @@ def read_list(req: Request, ctx: Context, table: Table) -> Response:
     with ctx.site.lock:
         _validate_filters(ctx, table, spec.filters)
     links = page_links(req.path, q, number, size)
-    return _page(ctx, table, spec, parse_fields(q.get("fields")), links)
+    return _page(ctx, table, spec, parse_fields(q.get("fields")), req, links)
 
 
 def _validate_filters(ctx: Context, table: Table, group: Group) -> None:
@@ -163,7 +188,7 @@ def search(req: Request, ctx: Context, table: Table) -> Response:
         _validate_filters(ctx, table, spec.filters)
     fields = parse_fields(body["fields"] if "fields" in body else q.get("fields"))
     links = page_links(req.path, q, number, size)
-    return _page(ctx, table, spec, fields, links)
+    return _page(ctx, table, spec, fields, req, links)
 
 
 # ---- summaries ---------------------------------------------------------------------

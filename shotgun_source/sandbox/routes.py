@@ -14,6 +14,7 @@ from . import api_auth, api_entity, api_meta, errors
 from .api_entity import Context
 from .errors import ApiError
 from .messages import Request, Response
+from .prefetch import PageCache
 from .site import Site
 from .table import Table
 from .tokens import TokenIssuer
@@ -66,6 +67,7 @@ class Router:
     def __init__(self, site: Site, tokens: TokenIssuer) -> None:
         self.site = site
         self.tokens = tokens
+        self.pages = PageCache(site)
 
     def dispatch(
         self,
@@ -90,7 +92,14 @@ class Router:
         if grant.user["type"] == "ApiUser":
             script = next((s for s in self.site.scripts.values() if s.api_user_id == grant.user["id"]), None)
         ctx = Context(
-            self.site, grant, script, route.prefix, forbidden_status, next_link_host, drop_updated_at
+            self.site,
+            grant,
+            script,
+            route.prefix,
+            forbidden_status,
+            next_link_host,
+            drop_updated_at,
+            self.pages,
         )
         if route.kind == "preferences":
             return api_meta.preferences(route.prefix)

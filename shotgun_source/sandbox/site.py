@@ -64,6 +64,7 @@ class Site:
         anchor: int | None = None,
     ) -> None:
         self.lock = threading.RLock()
+        self.generation = 0  # bumped by every write; cached pages are only served at their generation
         self.seed = seed
         self._clock_offset = 0.0
         self.anchor = int(time.time()) if anchor is None else anchor
@@ -113,6 +114,7 @@ class Site:
         """Move site time forward (writes, the Date header and token expiry all follow)."""
         with self.lock:
             self._clock_offset += seconds
+            self.generation += 1
 
     # lookup -------------------------------------------------------------------------
     def table(self, name: str) -> Table | None:
@@ -303,6 +305,7 @@ class Site:
             if table is self.events:
                 values.setdefault("description", "New Event")
             row = table.append(values)
+            self.generation += 1
             if table is not self.events:
                 self._log(table, row, KIND_NEW, who, entity_meta(table.name, new_id, KIND_NEW))
             return row
@@ -346,6 +349,8 @@ class Site:
                 table.set(name, row, new)
                 if name not in ("updated_at", "updated_by"):
                     changed.append((name, old, new))
+            if changed or values:
+                self.generation += 1
             if changed and "updated_at" in table.fields:
                 if "updated_at" not in values:
                     table.set("updated_at", row, self.now())
@@ -382,6 +387,7 @@ class Site:
                 raise ApiError(400, 104, "Entity of type EventLogEntry can not be deleted by this user.", {})
             row = self._live_row(table, entity_id)
             table.state[row] = RETIRED
+            self.generation += 1
             meta = entity_meta(table.name, entity_id, KIND_RETIREMENT)
             self._log(table, row, KIND_RETIREMENT, self._user_ref(user), meta)
 
@@ -395,6 +401,7 @@ class Site:
             if table.state[row] == LIVE:
                 return False
             table.state[row] = LIVE
+            self.generation += 1
             meta = entity_meta(table.name, entity_id, KIND_REVIVAL)
             self._log(table, row, KIND_REVIVAL, self._user_ref(user), meta)
             return True
@@ -450,6 +457,7 @@ class Site:
                 extra_properties=dict(properties),
             )
             table.add_field(fd)
+            self.generation += 1
             return field_schema_plain(table.name, fd)
 
     def remove_field(self, entity_type: str, name: str) -> None:
@@ -460,6 +468,7 @@ class Site:
             if name in SYSTEM_FIELDS or name == "project":
                 raise errors.bad_request(f"API schema_field_delete() {table.name}.{name} is a system field.")
             table.remove_field(name)
+            self.generation += 1
 
     # credentials --------------------------------------------------------------------
     def add_script(
@@ -519,6 +528,7 @@ class Site:
             now = self.now()
             values["created_at"] = now
             row = self.events.append(values, state=PENDING)
+            self.generation += 1
             self._pending_events[row] = now
             return self.events.id_for_row(row)
 
@@ -551,6 +561,7 @@ class Site:
             ev.set("user", row, self._user_ref(user))
             ev.set("meta", row, meta)
             ev.state[row] = LIVE
+            self.generation += 1
             return self.record(ev, row)
 
     # sizes, for the admin API and benchmarks -----------------------------------------
