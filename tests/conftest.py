@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from shotgun_source.sandbox import Sandbox
+from shotgun_source.sandbox import Sandbox, Site
 
 RECORDINGS = Path(__file__).resolve().parents[1].parent / "shared" / "shotgrid-recordings"
 
@@ -30,3 +30,9 @@ def recordings_dir() -> Path:
     if not RECORDINGS.is_dir():
         pytest.skip(f"ShotGrid recordings not found at {RECORDINGS}")
     return RECORDINGS
+
+
+@pytest.fixture(scope="session")
+def shared_site(shared_sandbox: Sandbox) -> Site:
+    """The shared sandbox's data API (read only)."""
+    return shared_sandbox.site

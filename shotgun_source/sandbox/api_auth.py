@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from urllib.parse import parse_qsl
 
+import orjson
+
 from . import errors
 from .errors import ApiError
 from .messages import Request, Response, json_response
@@ -24,12 +26,11 @@ def token_params(req: Request) -> dict[str, str]:
     """Merged query + form parameters of a token request (form body wins)."""
     media = req.media_type()
     if media == "application/json":
+        # the body is parsed as JSON (and an empty one is invalid), then no grant is found
         try:
-            req.json_body()
-        except ApiError as exc:
-            raise ApiError(
-                400, 103, "Invalid JSON body", {"body": "Empty input (after ) at line 1, column 1 "}
-            ) from exc
+            orjson.loads(req.body)
+        except orjson.JSONDecodeError as exc:
+            raise ApiError(400, 103, "Invalid JSON body", {"body": f"{exc}"}) from exc
         raise ApiError(400, 102, "Missing or invalid authentication arguments", {})
     if media not in ("", FORM):
         raise ApiError(
