@@ -21,7 +21,7 @@ from dlt.common.configuration.exceptions import ConfigFieldMissingException
 from dlt.pipeline.exceptions import PipelineStepFailed
 
 from shotgun_source import ShotgunAuth, ShotgunConfigError, ShotgunError, shotgun_source
-from shotgun_source.errors import CREDENTIALS_HELP, SITE_URL_HELP
+from shotgun_source.errors import CREDENTIALS_HELP, SITE_URL_HELP, find_shotgun_error
 
 PIPELINE_NAME = "shotgun_pipeline"
 DEMO_PIPELINE_NAME = "shotgun_demo"
@@ -134,18 +134,6 @@ def print_summary(pipeline: dlt.Pipeline, elapsed: float) -> None:
         print("  (no new or changed rows)")
 
 
-def root_shotgun_error(exc: BaseException) -> ShotgunError | None:
-    """The ShotgunError under dlt's wrapping exceptions, if any."""
-    seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
-        if isinstance(current, ShotgunError):
-            return current
-        seen.add(id(current))
-        current = current.__cause__ or current.__context__
-    return None
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     try:
@@ -158,7 +146,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: missing setting(s) {', '.join(exc.fields)}. {help_text}", file=sys.stderr)
         return 2
     except (ShotgunError, PipelineStepFailed) as exc:
-        cause = root_shotgun_error(exc)
+        cause = find_shotgun_error(exc)
         print(f"error: {cause or exc}", file=sys.stderr)
         print(
             "Nothing half-done was committed; the cursors stay where they were. Rerun when fixed.",

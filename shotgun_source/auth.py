@@ -120,38 +120,51 @@ class ShotgunAuth(AuthConfigBase):
             return request
         token = self.current_token()
         request.headers["Authorization"] = f"Bearer {token}"
-        request.register_hook("response", self._retry_once_on_401)
+        request.register_hook("response", self._on_response)
         return request
 
     def current_token(self) -> str:
         """A token with at least the refresh margin left, fetching one if needed."""
-        state = self._state
-        if self.access_token is None or time.monotonic() >= state.expires_at - self._margin():
+        if self._expiring(self.access_token):
             self._renew(stale=self.access_token)
         assert self.access_token is not None
         return self.access_token
 
-    def _margin(self) -> float:
+    def _expiring(self, token: str | None) -> bool:
         # a quarter of the lifetime for short-lived tokens, so a 2 s token is not renewed per request
-        return min(self.refresh_margin_seconds, self._state.lifetime / 4)
+        state = self._state
+        margin = min(self.refresh_margin_seconds, state.lifetime / 4)
+        return token is None or token != self.access_token or time.monotonic() >= state.expires_at - margin
 
     def _renew(self, stale: str | None) -> None:
-        """Fetch a new token unless another thread already replaced `stale` while we waited."""
+        """Fetch a new token unless another thread already replaced `stale` with a live one."""
         with self._state.lock:
-            if self.access_token is not None and self.access_token != stale:
+            if self.access_token != stale and not self._expiring(self.access_token):
                 return
             self._obtain_token()
 
-    def _retry_once_on_401(self, response: Response, **kwargs: Any) -> Response:
-        """On a 401 (token expired, revoked, or a retry re-sending an old token) renew and re-send once."""
+    def _on_response(self, response: Response, **kwargs: Any) -> Response:
+        """Keep the bearer token of this request alive across dlt's retries.
+
+        dlt retries by re-sending the same prepared request after the wait (`Retry-After`), old
+        token included; so a retryable answer gets the request re-stamped with a live token, and a
+        401 (expired, revoked, or an old token re-sent) gets one renewal and one re-send.
+        """
         request = response.request
-        if response.status_code != 401 or getattr(request, "_shotgun_retried", False):
-            return response
+        status = response.status_code
+        if status == 401 and not getattr(request, "_shotgun_retried", False):
+            return self._resend_with_new_token(response, **kwargs)
+        if status == 429 or status >= 500:
+            request.headers["Authorization"] = f"Bearer {self.current_token()}"
+        return response
+
+    def _resend_with_new_token(self, response: Response, **kwargs: Any) -> Response:
+        request = response.request
         used = (request.headers.get("Authorization") or "").removeprefix("Bearer ")
         self._renew(stale=used)
+        request.headers["Authorization"] = f"Bearer {self.access_token}"  # for later retries too
         retry = request.copy()
         retry._shotgun_retried = True  # type: ignore[attr-defined]
-        retry.headers["Authorization"] = f"Bearer {self.access_token}"
         response.close()
         new_response: Response = response.connection.send(retry, **kwargs)
         new_response.history.append(response)

@@ -54,6 +54,18 @@ class ShotgunAPIError(ShotgunError):
         self.code = code
 
 
+def find_shotgun_error(exc: BaseException) -> ShotgunError | None:
+    """The ShotgunError under dlt's wrapping exceptions (PipelineStepFailed, ...), if any."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, ShotgunError):
+            return current
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return None
+
+
 def error_envelope(response: Response) -> tuple[int | None, str]:
     """The ShotGrid error code and a one-line description from an `{"errors": [...]}` body.
 

@@ -70,9 +70,7 @@ def test_every_recorded_entity_page_flattens_and_loads_typed(recordings_dir: Pat
     for page in pages:
         check(page)  # raises on anything that is not the REST envelope
         for record in page.json()["data"]:
-            expected_links = {
-                name: link["data"] for name, link in record["relationships"].items()
-            }
+            expected_links = {name: link["data"] for name, link in record["relationships"].items()}
             attributes = dict(record["attributes"])
             row = flatten(json.loads(json.dumps(record)))
             assert row["id"] == record["id"]
@@ -85,12 +83,19 @@ def test_every_recorded_entity_page_flattens_and_loads_typed(recordings_dir: Pat
     assert rows, "no full Asset record in the recordings"
 
     pipeline = dlt.pipeline(
-        "recorded_assets", destination=dlt.destinations.duckdb(str(tmp_path / "recordings.duckdb")),
-        pipelines_dir=str(tmp_path / "pipelines"), dataset_name="rec",
+        "recorded_assets",
+        destination=dlt.destinations.duckdb(str(tmp_path / "recordings.duckdb")),
+        pipelines_dir=str(tmp_path / "pipelines"),
+        dataset_name="rec",
     )
     resource = dlt.resource(
-        list(rows.values()), name="assets", primary_key="id", write_disposition="merge",
-        columns=schema.column_hints(), nested_hints=schema.nested_hints(), max_table_nesting=1,
+        list(rows.values()),
+        name="assets",
+        primary_key="id",
+        write_disposition="merge",
+        columns=schema.column_hints(),
+        nested_hints=schema.nested_hints(),
+        max_table_nesting=1,
     )
     pipeline.run(resource)
     with pipeline.sql_client() as client:

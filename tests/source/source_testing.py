@@ -1,0 +1,19 @@
+"""Small helpers shared by the source's tests."""
+
+from typing import Any
+
+import dlt
+
+from shotgun_source import ShotgunAuth
+
+
+def script_auth(sandbox: Any, **overrides: Any) -> ShotgunAuth:
+    values = {"client_id": sandbox.script_name, "client_secret": sandbox.script_key, **overrides}
+    return ShotgunAuth(**values)
+
+
+def cursor_of(pipeline: dlt.Pipeline, table: str) -> Any:
+    """The stored `updated_at` cursor of one resource, or None before its first load."""
+    resources = pipeline.state.get("sources", {}).get("shotgun", {}).get("resources", {})
+    incremental = resources.get(table, {}).get("incremental", {}).get("updated_at", {})
+    return incremental.get("last_value")

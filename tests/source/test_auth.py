@@ -1,0 +1,134 @@
+"""ShotgunAuth over real HTTP: one token for parallel resources, refresh on 401, user login, sudo,
+and the bearer token never leaving the configured site."""
+
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+from destination_truth import assert_destination_matches_site
+from dlt.pipeline.exceptions import PipelineStepFailed
+from dlt.sources.helpers.rest_client import RESTClient
+from source_testing import script_auth
+
+from shotgun_source import ShotgunAuth, ShotgunAuthError, ShotgunResponseError
+from shotgun_source.errors import find_shotgun_error
+
+FIVE = ["Project", "Shot", "Task", "Asset", "Version"]
+
+
+def _token_requests(sandbox: Any) -> int:
+    return sum(1 for r in sandbox.requests if r.kind == "token")
+
+
+class _Recorder(BaseHTTPRequestHandler):
+    """Another host: remembers the Authorization header of every request it gets."""
+
+    seen: list[str | None] = []
+
+    def do_GET(self) -> None:
+        type(self).seen.append(self.headers.get("Authorization"))
+        body = b'{"data": [], "links": {}}'
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    do_POST = do_GET
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def other_host() -> Iterator[tuple[str, list[str | None]]]:
+    _Recorder.seen = []
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Recorder)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}", _Recorder.seen
+    server.shutdown()
+    server.server_close()
+
+
+def test_parallel_resources_share_one_token(sandbox: Any, source_for: Any, make_pipeline: Any) -> None:
+    sandbox.faults.latency = 0.02  # so the five resources really overlap
+    sandbox.clear_requests()
+    pipeline = make_pipeline()
+    pipeline.run(source_for(sandbox))
+    assert _token_requests(sandbox) == 1
+
+
+def test_threads_asking_at_once_fetch_one_token(sandbox: Any) -> None:
+    auth = script_auth(sandbox).bind(sandbox.url)
+    sandbox.faults.latency = 0.2
+    sandbox.clear_requests()
+    tokens: list[str] = []
+    threads = [threading.Thread(target=lambda: tokens.append(auth.current_token())) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+    assert len(tokens) == 8 and len(set(tokens)) == 1
+    assert _token_requests(sandbox) == 1 == auth.token_requests
+
+
+def test_user_login_loads(sandbox: Any, source_for: Any, make_pipeline: Any) -> None:
+    credentials = ShotgunAuth(username=sandbox.login, password=sandbox.password)
+    pipeline = make_pipeline()
+    pipeline.run(source_for(sandbox, credentials=credentials, entities=["Shot"]))
+    assert_destination_matches_site(pipeline, sandbox.site, ["Shot"])
+    grants = [r.body for r in sandbox.requests if r.kind == "token"]
+    assert grants and all("password" in str(g) for g in grants)
+
+
+def test_sudo_as_login(sandbox: Any, source_for: Any, make_pipeline: Any) -> None:
+    pipeline = make_pipeline()
+    credentials = script_auth(sandbox, sudo_as_login=sandbox.login)
+    pipeline.run(source_for(sandbox, credentials=credentials, entities=["Project"]))
+    assert_destination_matches_site(pipeline, sandbox.site, ["Project"])
+    with pytest.raises(ShotgunAuthError, match="code 102"):
+        source_for(sandbox, credentials=script_auth(sandbox, sudo_as_login="nobody.here"))
+
+
+def test_tokens_revoked_mid_run_are_renewed_once(sandbox: Any, source_for: Any, make_pipeline: Any) -> None:
+    calls = {"n": 0}
+
+    def revoke_on_third_search(request: Any) -> None:
+        if request.kind == "search":
+            calls["n"] += 1
+            if calls["n"] == 3:
+                sandbox.faults.revoke_all_tokens()
+
+    sandbox.faults.before_request = revoke_on_third_search
+    pipeline = make_pipeline()
+    pipeline.run(source_for(sandbox, page_size=300))
+    sandbox.faults.before_request = None
+    assert any(r.status == 401 for r in sandbox.requests)
+    assert_destination_matches_site(pipeline, sandbox.site, FIVE)
+
+
+def test_token_is_not_sent_to_another_host(sandbox: Any, other_host: tuple[str, list[str | None]]) -> None:
+    url, seen = other_host
+    auth = script_auth(sandbox).bind(sandbox.url)
+    client = RESTClient(base_url=url, auth=auth)
+    client.get("/api/v1/entity/Shot")
+    assert seen == [None]
+    own = RESTClient(base_url=f"{sandbox.url}/api/v1", auth=auth).get(
+        "entity/Shot", params={"fields": "code"}
+    )
+    assert own.status_code == 200
+
+
+def test_redirect_away_from_the_site_is_refused(
+    sandbox: Any, source_for: Any, make_pipeline: Any, other_host: tuple[str, list[str | None]]
+) -> None:
+    url, seen = other_host
+    source = source_for(sandbox, entities=["Shot"])
+    sandbox.faults.redirect_next_to = f"{url}/elsewhere"
+    with pytest.raises(PipelineStepFailed) as failed:
+        make_pipeline().run(source)
+    error = find_shotgun_error(failed.value)
+    assert isinstance(error, ShotgunResponseError) and "redirected away" in str(error)
+    assert all(header is None for header in seen)

@@ -1,0 +1,190 @@
+"""Bad input gets a clear error that names the problem and the fix, fast, and moves no cursor."""
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+from dlt.pipeline.exceptions import PipelineStepFailed
+from source_testing import cursor_of, script_auth
+
+from shotgun_source import (
+    ShotgunAuthError,
+    ShotgunConfigError,
+    ShotgunConnectionError,
+    ShotgunResponseError,
+    shotgun_source,
+)
+from shotgun_source.errors import find_shotgun_error
+
+FAST = 10.0
+"""Seconds within which a bad-input error must arrive (no minutes of retries)."""
+
+
+class _HtmlEverywhere(BaseHTTPRequestHandler):
+    """A web server that is not ShotGrid: an HTML page for every request."""
+
+    def _answer(self) -> None:
+        body = b"<html><body>Welcome to nginx!</body></html>"
+        self.send_response(200)
+        self.send_header("Content-Type", "text/html")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    do_GET = do_POST = _answer
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def html_site() -> Iterator[str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _HtmlEverywhere)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _timed(fn: Any) -> tuple[BaseException, float]:
+    started = time.monotonic()
+    with pytest.raises(Exception) as caught:
+        fn()
+    return caught.value, time.monotonic() - started
+
+
+def test_wrong_script_key_fails_fast_naming_the_fix(sandbox: Any) -> None:
+    wrong = "not-the-key-0123456789"
+    error, took = _timed(
+        lambda: shotgun_source(site_url=sandbox.url, credentials=script_auth(sandbox, client_secret=wrong))
+    )
+    assert isinstance(error, ShotgunAuthError), error
+    assert took < FAST
+    message = str(error)
+    assert "refused the script key" in message and "client_secret" in message
+    assert wrong not in message and sandbox.script_key not in message
+
+
+def test_wrong_login_fails_fast(sandbox: Any) -> None:
+    credentials = script_auth(
+        sandbox, client_id=None, client_secret=None, username=sandbox.login, password="nope-nope"
+    )
+    error, took = _timed(lambda: shotgun_source(site_url=sandbox.url, credentials=credentials))
+    assert isinstance(error, ShotgunAuthError) and "user login" in str(error)
+    assert took < FAST and "nope-nope" not in str(error)
+
+
+def test_missing_credentials_name_the_settings(sandbox: Any) -> None:
+    error, _ = _timed(
+        lambda: shotgun_source(site_url=sandbox.url, credentials=script_auth(sandbox, client_secret=None))
+    )
+    assert isinstance(error, ShotgunConfigError)
+    assert "client_secret is missing" in str(error) and "SOURCES__SHOTGUN__CREDENTIALS__CLIENT_SECRET" in str(
+        error
+    )
+
+
+def test_unknown_entity_lists_the_valid_ones(sandbox: Any, source_for: Any) -> None:
+    error, took = _timed(lambda: source_for(sandbox, entities=["Shot", "Spaceship"]))
+    assert isinstance(error, ShotgunConfigError) and took < FAST
+    assert "Spaceship" in str(error) and "Version" in str(error) and "HumanUser" in str(error)
+
+
+def test_closed_port_fails_fast(sandbox: Any) -> None:
+    url = f"http://127.0.0.1:{_closed_port()}"
+    error, took = _timed(lambda: shotgun_source(site_url=url, credentials=script_auth(sandbox)))
+    assert isinstance(error, ShotgunConnectionError) and took < FAST
+    assert "connection was refused" in str(error)
+
+
+def test_unresolvable_host_fails_fast(sandbox: Any) -> None:
+    url = "https://no-such-studio.invalid"
+    error, took = _timed(lambda: shotgun_source(site_url=url, credentials=script_auth(sandbox)))
+    assert isinstance(error, ShotgunConnectionError) and took < FAST
+    assert "does not resolve" in str(error) and "SOURCES__SHOTGUN__SITE_URL" in str(error)
+
+
+def test_a_site_that_is_not_shotgrid(html_site: str, sandbox: Any) -> None:
+    error, took = _timed(lambda: shotgun_source(site_url=html_site, credentials=script_auth(sandbox)))
+    assert isinstance(error, ShotgunResponseError) and took < FAST
+    assert "does not answer like a ShotGrid site" in str(error)
+
+
+@pytest.mark.parametrize(
+    "url, fragment",
+    [
+        ("http://studio.shotgrid.autodesk.com", "plain http to another machine"),
+        ("ftp://studio.shotgrid.autodesk.com", "not an http(s) address"),
+        ("https://studio.shotgrid.autodesk.com/page/123", "has a path"),
+        ("", "not set"),
+    ],
+)
+def test_bad_site_urls_are_refused_before_any_request(sandbox: Any, url: str, fragment: str) -> None:
+    sandbox.clear_requests()
+    error, took = _timed(lambda: shotgun_source(site_url=url, credentials=script_auth(sandbox)))
+    assert isinstance(error, ShotgunConfigError) and fragment in str(error) and took < 1
+    assert sandbox.requests == []
+
+
+@pytest.mark.parametrize(
+    "settings, fragment",
+    [
+        ({"page_size": 0}, "page_size must be a whole number from 1 to 5000"),
+        ({"page_size": 5001}, "page_size must be a whole number from 1 to 5000"),
+        ({"lookback_seconds": -1}, "lookback_seconds must be"),
+        ({"initial_updated_at": "yesterday"}, "initial_updated_at must look like"),
+    ],
+)
+def test_invalid_settings_are_refused_before_any_request(
+    sandbox: Any, source_for: Any, settings: dict[str, Any], fragment: str
+) -> None:
+    sandbox.clear_requests()
+    error, _ = _timed(lambda: source_for(sandbox, **settings))
+    assert isinstance(error, ShotgunConfigError) and fragment in str(error)
+    assert sandbox.requests == []
+
+
+@pytest.mark.parametrize(
+    "kind, fragment",
+    [
+        ("not_json", "body that is not JSON"),
+        ("truncated_json", "body that is not JSON"),
+        ("no_data", "without `data`"),
+        ("no_updated_at", "without `updated_at`"),
+    ],
+)
+def test_malformed_pages_fail_the_run_and_move_no_cursor(
+    sandbox: Any, source_for: Any, make_pipeline: Any, kind: str, fragment: str
+) -> None:
+    pipeline = make_pipeline()
+    pipeline.run(source_for(sandbox, entities=["Shot"]))
+    cursor = cursor_of(pipeline, "shots")
+    assert cursor is not None
+    shot = sandbox.site.records("Shot")[0]
+    sandbox.site.update("Shot", shot["id"], {"description": "changed after the first run"})
+
+    source = source_for(sandbox, entities=["Shot"])
+    sandbox.faults.corrupt_next(kind, count=1)
+    started = time.monotonic()
+    with pytest.raises(PipelineStepFailed) as failed:
+        pipeline.run(source)
+    assert time.monotonic() - started < FAST
+    assert fragment in str(find_shotgun_error(failed.value))
+    assert cursor_of(pipeline, "shots") == cursor
+
+    sandbox.faults.reset()
+    pipeline.run(source_for(sandbox, entities=["Shot"]))
+    with pipeline.sql_client() as client:
+        rows = client.execute_sql("select description from shots where id = %s", shot["id"])
+    assert rows == [("changed after the first run",)]

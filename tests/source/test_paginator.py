@@ -1,0 +1,107 @@
+"""The paginators over real HTTP: links.next keeps parameters and body and stops on a short page;
+keyset paging survives records leaving the result set mid-read, where page numbers lose rows."""
+
+from typing import Any
+
+import pytest
+from dlt.sources.helpers.rest_client import RESTClient
+from source_testing import script_auth
+
+from shotgun_source import ShotgunKeysetPaginator, ShotgunLinksPaginator, ShotgunResponseError
+from shotgun_source.settings import SEARCH_CONTENT_TYPE
+
+
+def _client(sandbox: Any) -> RESTClient:
+    return RESTClient(
+        base_url=f"{sandbox.url}/api/v1", auth=script_auth(sandbox).bind(sandbox.url), data_selector="data"
+    )
+
+
+def test_links_next_keeps_query_parameters_and_stops_on_short_page(sandbox: Any) -> None:
+    live = {r["id"]: r for r in sandbox.site.records("Shot")}
+    sandbox.clear_requests()
+    pages = list(
+        _client(sandbox).paginate(
+            "entity/Shot",
+            params={"fields": "code,sg_status_list"},
+            paginator=ShotgunLinksPaginator(page_size=7),
+        )
+    )
+    ids = [record["id"] for page in pages for record in page]
+    assert sorted(ids) == sorted(live) and len(ids) == len(set(ids))
+    for page in pages:
+        for record in page:
+            assert set(record["attributes"]) == {"code", "sg_status_list"}
+            assert record["attributes"]["code"] == live[record["id"]]["code"]
+    reads = [r for r in sandbox.requests if r.kind == "read"]
+    expected_requests = len(live) // 7 + 1  # the last page is short (or empty)
+    assert len(reads) == expected_requests
+    assert all(r.query.get("fields") == "code,sg_status_list" for r in reads)
+
+
+def test_links_next_keeps_the_search_body(sandbox: Any) -> None:
+    project_id = sandbox.site.records("Project")[0]["id"]
+    want = {
+        r["id"] for r in sandbox.site.records("Shot") if r.get("project") and r["project"]["id"] == project_id
+    }
+    body = {"filters": [["project", "is", {"type": "Project", "id": project_id}]], "fields": ["code"]}
+    sandbox.clear_requests()
+    pages = _client(sandbox).paginate(
+        "entity/Shot/_search",
+        method="POST",
+        json=body,
+        headers={"Content-Type": SEARCH_CONTENT_TYPE},
+        paginator=ShotgunLinksPaginator(page_size=5),
+    )
+    got = [record["id"] for page in pages for record in page]
+    assert sorted(got) == sorted(want) and len(want) > 10
+    searches = [r for r in sandbox.requests if r.kind == "search"]
+    assert len(searches) > 2 and all("filters" in str(r.body) for r in searches)
+
+
+def test_a_next_link_to_another_host_is_refused(sandbox: Any) -> None:
+    sandbox.faults.next_link_host = "http://127.0.0.2:9"
+    with pytest.raises(ShotgunResponseError, match="another host"):
+        list(_client(sandbox).paginate("entity/Shot", paginator=ShotgunLinksPaginator(page_size=5)))
+
+
+def _read_all_while_retiring(sandbox: Any, paginator: Any, method: str) -> tuple[set[int], set[int]]:
+    """Page Versions by id while the second page request retires a record already read."""
+    site = sandbox.site
+    first_ids = [r["id"] for r in site.records("Version")][:10]
+    pages_seen = {"n": 0}
+
+    def retire_one_already_read(request: Any) -> None:
+        if request.entity_type == "Version" and request.kind in ("read", "search"):
+            pages_seen["n"] += 1
+            if pages_seen["n"] == 2:
+                site.retire("Version", first_ids[0])
+
+    sandbox.faults.before_request = retire_one_already_read
+    client = _client(sandbox)
+    if method == "GET":
+        pages = client.paginate(
+            "entity/Version", params={"fields": "code", "sort": "id"}, paginator=paginator
+        )
+    else:
+        pages = client.paginate(
+            "entity/Version/_search",
+            method="POST",
+            json={"filters": [], "fields": ["code"]},
+            headers={"Content-Type": SEARCH_CONTENT_TYPE},
+            paginator=paginator,
+        )
+    got = {record["id"] for page in pages for record in page}
+    sandbox.faults.before_request = None
+    live_unchanged = {r["id"] for r in site.records("Version")}
+    return got, live_unchanged
+
+
+def test_page_numbers_lose_a_row_when_one_leaves_mid_read(sandbox: Any) -> None:
+    got, live = _read_all_while_retiring(sandbox, ShotgunLinksPaginator(page_size=10), "GET")
+    assert live - got, "page-number paging was expected to skip the row that moved up a page"
+
+
+def test_keyset_paging_loses_nothing_when_one_leaves_mid_read(sandbox: Any) -> None:
+    got, live = _read_all_while_retiring(sandbox, ShotgunKeysetPaginator(page_size=10), "POST")
+    assert live <= got
