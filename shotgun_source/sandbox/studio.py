@@ -12,6 +12,7 @@ so the event log (events.py) can recompute them without storing them.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import random
 from collections.abc import Callable
@@ -134,6 +135,55 @@ class Counts:
         )
 
 
+class RowValues:
+    """Values derived from (seed, type, row) by hashing, so they can be recomputed later.
+
+    The event log recomputes what an initial Change event set from these; bulky per-row
+    values (Version thumbnails) are computed on read. Holding only the seed and the type
+    definitions, this object keeps nothing of the generator alive.
+    """
+
+    def __init__(self, seed: int, codes: dict[str, int], defs: dict[str, EntityTypeDef]) -> None:
+        self.seed = seed
+        self.codes = codes
+        self.defs = defs
+
+    def hpick(self, type_name: str, row: int, salt: int, n: int) -> int:
+        return row_hash(self.seed, self.codes[type_name], row, salt) % n
+
+    def status(self, type_name: str, row: int, values: tuple[str, ...]) -> str:
+        return values[self.hpick(type_name, row, 1, len(values))]
+
+    def description(self, type_name: str, row: int) -> str | None:
+        h = row_hash(self.seed, self.codes[type_name], row, 2)
+        if h % 10 < 3:
+            return None
+        return words.PHRASES[(h >> 8) % len(words.PHRASES)]
+
+    def image_url(self, type_name: str, row: int, null_share: int = 3) -> str | None:
+        """A thumbnail URL shaped like the signed S3 links real sites return, or null."""
+        h = row_hash(self.seed, self.codes[type_name], row, 3)
+        if h % 10 < null_share:
+            return None
+        rid = self.defs[type_name].id_base + row
+        return (
+            f"https://sandbox-media.invalid/{self.defs[type_name].slug}/{rid}/thumb_{h >> 40:06x}_t.jpg"
+            f"?response-content-disposition=filename%3D%22thumb_t.jpg%22&X-Amz-Expires=900"
+        )
+
+    def change_values(self, type_name: str, row: int) -> tuple[Any, Any]:
+        """(old, new) of the attribute an initial Change event of this row touched."""
+        tdef = self.defs[type_name]
+        status = tdef.field("sg_status_list")
+        if status is not None:
+            values = status.valid_values
+            i = self.hpick(type_name, row, 1, len(values))
+            return values[(i + 1) % len(values)], values[i]
+        new = self.description(type_name, row)
+        old = words.PHRASES[self.hpick(type_name, row, 4, len(words.PHRASES))]
+        return (None if old == new else old), new
+
+
 class StudioGenerator:
     """Builds StudioData; one instance per site build."""
 
@@ -150,6 +200,7 @@ class StudioGenerator:
         self.counts = Counts.for_scale(scale, versions)
         self.defs = {d.name: d for d in catalog}
         self.codes = {d.name: i + 1 for i, d in enumerate(catalog)}
+        self.values = RowValues(seed, self.codes, self.defs)
         self.tables: dict[str, TableData] = {}
         # remembered per type for cross references
         self.project_of: dict[str, list[int]] = {}  # type -> packed project ref per row
@@ -161,9 +212,6 @@ class StudioGenerator:
 
     def ref(self, type_name: str, row: int) -> int:
         return pack_ref(self.codes[type_name], self.defs[type_name].id_base + row)
-
-    def hpick(self, type_name: str, row: int, salt: int, n: int) -> int:
-        return row_hash(self.seed, self.codes[type_name], row, salt) % n
 
     def timeline(self, rng: random.Random, n: int, start_days: float, end_days: float) -> list[int]:
         """n sorted creation times between anchor-start_days and anchor-end_days, ~25% tied."""
@@ -206,15 +254,6 @@ class StudioGenerator:
                 out.append(self.ref("HumanUser", int(rnd() * humans)))
         return out
 
-    def status(self, type_name: str, row: int, values: tuple[str, ...]) -> str:
-        return values[self.hpick(type_name, row, 1, len(values))]
-
-    def description(self, type_name: str, row: int) -> str | None:
-        h = row_hash(self.seed, self.codes[type_name], row, 2)
-        if h % 10 < 3:
-            return None
-        return words.PHRASES[(h >> 8) % len(words.PHRASES)]
-
     def common(
         self,
         type_name: str,
@@ -243,21 +282,10 @@ class StudioGenerator:
         return cols, created, updated, retired
 
     def status_column(self, type_name: str, n: int, values: tuple[str, ...]) -> ObjColumn:
-        return ObjColumn(self.status(type_name, r, values) for r in range(n))
+        return ObjColumn(self.values.status(type_name, r, values) for r in range(n))
 
     def description_column(self, type_name: str, n: int) -> ObjColumn:
-        return ObjColumn(self.description(type_name, r) for r in range(n))
-
-    def image_url(self, type_name: str, row: int, null_share: int = 3) -> str | None:
-        """A thumbnail URL shaped like the signed S3 links real sites return, or null."""
-        h = row_hash(self.seed, self.codes[type_name], row, 3)
-        if h % 10 < null_share:
-            return None
-        rid = self.defs[type_name].id_base + row
-        return (
-            f"https://sandbox-media.invalid/{self.defs[type_name].slug}/{rid}/thumb_{h >> 40:06x}_t.jpg"
-            f"?response-content-disposition=filename%3D%22thumb_t.jpg%22&X-Amz-Expires=900"
-        )
+        return ObjColumn(self.values.description(type_name, r) for r in range(n))
 
     # types --------------------------------------------------------------------------
     @property
@@ -300,20 +328,8 @@ class StudioGenerator:
             credentials=creds,
             extra_scripts={k: v for k, v in keys.items() if k != creds.script_name},
             change_attr=change_attr,
-            change_values=self.change_values,
+            change_values=self.values.change_values,
         )
-
-    def change_values(self, type_name: str, row: int) -> tuple[Any, Any]:
-        """(old, new) of the attribute an initial Change event of this row touched."""
-        tdef = self.defs[type_name]
-        status = tdef.field("sg_status_list")
-        if status is not None:
-            values = status.valid_values
-            i = self.hpick(type_name, row, 1, len(values))
-            return values[(i + 1) % len(values)], values[i]
-        new = self.description(type_name, row)
-        old = words.PHRASES[self.hpick(type_name, row, 4, len(words.PHRASES))]
-        return (None if old == new else old), new
 
     def gen_human_users(self) -> None:
         rng = self.rng("HumanUser")
@@ -331,7 +347,8 @@ class StudioGenerator:
             lasts.append(last)
             logins.append(login)
         statuses = [
-            USER_STATUSES[0] if r == 0 else self.status("HumanUser", r, USER_STATUSES) for r in range(n)
+            USER_STATUSES[0] if r == 0 else self.values.status("HumanUser", r, USER_STATUSES)
+            for r in range(n)
         ]
         cols.update(
             name=ObjColumn(f"{f} {lname}" for f, lname in zip(firsts, lasts, strict=True)),
@@ -340,7 +357,7 @@ class StudioGenerator:
             login=ObjColumn(logins),
             email=ObjColumn(f"{lg}@sandbox-studio.invalid" for lg in logins),
             sg_status_list=ObjColumn(statuses),
-            image=ObjColumn(self.image_url("HumanUser", r, 5) for r in range(n)),
+            image=ObjColumn(self.values.image_url("HumanUser", r, 5) for r in range(n)),
             projects=ObjColumn(None for _ in range(n)),  # filled by gen_projects
         )
         # the first person exists from the start: nobody created it and it never changed
@@ -383,13 +400,13 @@ class StudioGenerator:
             members.append(tuple(self.ref("HumanUser", u) for u in picks))
         cols.update(
             name=ObjColumn(names),
-            sg_description=ObjColumn(self.description("Project", r) for r in range(n)),
+            sg_description=ObjColumn(self.values.description("Project", r) for r in range(n)),
             sg_status=ObjColumn("Active" if not a else "Demo" for a in archived),
             sg_type=ObjColumn(("Feature", "Episodic", "Commercial", "Game")[r % 4] for r in range(n)),
             archived=BoolColumn(archived),
             start_date=IntColumn(start),
             end_date=IntColumn(None if r % 3 == 2 else s + 365 for r, s in enumerate(start)),
-            image=ObjColumn(self.image_url("Project", r, 2) for r in range(n)),
+            image=ObjColumn(self.values.image_url("Project", r, 2) for r in range(n)),
             users=ObjColumn(members),
         )
         self.tables["Project"] = TableData(n, cols)
@@ -481,7 +498,7 @@ class StudioGenerator:
             sg_shot_type=ObjColumn(
                 ("Plate", "CG", "Matte", "Reshoot", None)[int(rng.random() * 5)] for _ in range(n)
             ),
-            image=ObjColumn(self.image_url("Shot", r) for r in range(n)),
+            image=ObjColumn(self.values.image_url("Shot", r) for r in range(n)),
             assets=ObjColumn(assets),
         )
         self.project_of["Shot"] = projects
@@ -507,7 +524,7 @@ class StudioGenerator:
             sg_asset_type=ObjColumn(k if rng.random() < 0.9 else None for k in kinds),
             sg_status_list=self.status_column("Asset", n, ASSET_STATUSES),
             project=RefColumn(projects),
-            image=ObjColumn(self.image_url("Asset", r) for r in range(n)),
+            image=ObjColumn(self.values.image_url("Asset", r) for r in range(n)),
             sg_outsource=BoolColumn(rng.random() < 0.15 for _ in range(n)),
             parents=ObjColumn(parents),
         )
@@ -640,7 +657,7 @@ class StudioGenerator:
 
         cols.update(
             code=ObjColumn(codes),
-            description=ObjColumn(self.description("Version", r) for r in range(n)),
+            description=ObjColumn(self.values.description("Version", r) for r in range(n)),
             sg_status_list=self.status_column("Version", n, VERSION_STATUSES),
             entity=RefColumn(entity),
             sg_task=RefColumn(sg_task),
@@ -655,7 +672,7 @@ class StudioGenerator:
             sg_client_approved=BoolColumn(approved),
             sg_path_to_frames=DerivedColumn(path, n),
             sg_uploaded_movie=DerivedColumn(movie, n),
-            image=DerivedColumn(lambda row: self.image_url("Version", row, 2), n),
+            image=DerivedColumn(functools.partial(self.values.image_url, "Version", null_share=2), n),
             sg_color_temperature=FloatColumn([None] * n),
             playlists=ObjColumn([None] * n),
         )
@@ -734,7 +751,7 @@ class StudioGenerator:
             path=ObjColumn(paths),
             sg_file_type=ObjColumn(types),
             sg_status_list=self.status_column("PublishedFile", n, FILE_STATUSES),
-            image=ObjColumn(self.image_url("PublishedFile", r, 6) for r in range(n)),
+            image=ObjColumn(self.values.image_url("PublishedFile", r, 6) for r in range(n)),
         )
         self.tables["PublishedFile"] = TableData(n, cols, retired)
 
@@ -775,7 +792,7 @@ class StudioGenerator:
         cols.update(
             date=IntColumn(c // DAY for c in created),
             duration=IntColumn(15 * (1 + int(rng.random() * 32)) for _ in range(n)),
-            description=ObjColumn(self.description("TimeLog", r) for r in range(n)),
+            description=ObjColumn(self.values.description("TimeLog", r) for r in range(n)),
             project=RefColumn(self.project_of["Task"][t] for t in tasks),
             entity=RefColumn(self.ref("Task", t) for t in tasks),
             user=RefColumn(self.ref("HumanUser", int(rng.random() * users)) for _ in range(n)),
@@ -845,7 +862,7 @@ class StudioGenerator:
             ),
             sg_settings=ObjColumn(settings),
             sg_link=ObjColumn(links),
-            image=ObjColumn(self.image_url("CustomEntity01", r) for r in range(n)),
+            image=ObjColumn(self.values.image_url("CustomEntity01", r) for r in range(n)),
             sg_keywords=ObjColumn(keywords),
             sg_color=ObjColumn(maybe(words.CATEGORIES_COLOR[int(rnd() * 6)]) for _ in range(n)),
             sg_uuid=ObjColumn(uuids),
