@@ -108,6 +108,9 @@ class Router:
         return self._entity(req, route, ctx)
 
     def _entity(self, req: Request, route: Route, ctx: Context) -> Response:
+        if "vnd+shotgun" in req.headers.get("accept", ""):
+            # the vendor types select the filter syntax of a request body; as Accept they are refused
+            return Response(406, b"", content_type=None)
         segment = route.parts[1]
         table = self.site.table(segment)
         if table is None:

@@ -243,6 +243,27 @@ def test_content_type_must_be_a_vendor_type(client: Client, shared_sandbox: Sand
     assert r.status_code == 400
 
 
+def test_vendor_types_as_accept_are_406(client: Client, shared_sandbox: Sandbox) -> None:
+    r = client.session.get(f"{shared_sandbox.url}/api/v1/entity/Version", headers={"Accept": ARRAY})
+    assert r.status_code == 406 and r.content == b""
+
+
+def test_in_calendar_relations(sandbox: Sandbox) -> None:
+    client = Client(sandbox)
+    versions = sandbox.site.records("Version")
+    today = dt.datetime.fromtimestamp(sandbox.site.now(), dt.UTC).date()
+    expected = ids([v for v in versions if v["updated_at"].date() == today])
+    assert expected and client.ids("Version", [["updated_at", "in_calendar_day", 0]]) == expected
+    last = today.replace(day=1) - dt.timedelta(days=1)
+    expected = [
+        v["id"]
+        for v in versions
+        if v["sg_submitted_date"]
+        and (v["sg_submitted_date"].year, v["sg_submitted_date"].month) == (last.year, last.month)
+    ]
+    assert expected and client.ids("Version", [["sg_submitted_date", "in_calendar_month", -1]]) == expected
+
+
 def test_search_paging_links_and_query_params(client: Client, versions: list[dict[str, Any]]) -> None:
     r = client.search("Version", [], fields="code", page={"size": 10, "number": 2})
     body = r.json()
