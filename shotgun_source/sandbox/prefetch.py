@@ -89,6 +89,7 @@ class PageCache:
         self.max_entries = max_entries
         self._lock = threading.Lock()
         self._pages: OrderedDict[bytes, Future[Page]] = OrderedDict()
+        self._threads: set[threading.Thread] = set()
 
     def take(self, key: bytes) -> Page | None:
         """The predicted page for `key` if it is still current (waits if it is being rendered)."""
@@ -118,9 +119,19 @@ class PageCache:
                 fut.set_result(render())
             except BaseException as exc:  # surfaced as a miss by take()
                 fut.set_exception(exc)
+            finally:
+                with self._lock:
+                    self._threads.discard(threading.current_thread())
 
-        threading.Thread(target=run, daemon=True, name="sandbox-prefetch").start()
+        t = threading.Thread(target=run, daemon=True, name="sandbox-prefetch")
+        with self._lock:
+            self._threads.add(t)
+        t.start()
 
-    def clear(self) -> None:
+    def close(self) -> None:
+        """Forget every page and wait for renders in flight (the sandbox is stopping)."""
         with self._lock:
             self._pages.clear()
+            threads = list(self._threads)
+        for t in threads:
+            t.join(timeout=30)

@@ -21,6 +21,25 @@ def test_stop_closes_the_socket_and_open_connections() -> None:
     url, port = sb.url, sb.port
     session = requests.Session()  # keeps its connection open (keep-alive)
     assert session.get(f"{url}/api/v1", timeout=5).status_code == 200
+    token = session.post(
+        f"{url}/api/v1/auth/access_token",
+        data={
+            "grant_type": "client_credentials",
+            "client_id": sb.script_name,
+            "client_secret": sb.script_key,
+        },
+        timeout=5,
+    ).json()["access_token"]
+    page = session.post(  # a full keyset page starts a background prefetch of the next one
+        f"{url}/api/v1/entity/Version/_search",
+        json={"filters": [["id", "greater_than", 0]], "page": {"size": 10}},
+        headers={
+            "Authorization": f"Bearer {token}",
+            "Content-Type": "application/vnd+shotgun.api3_array+json",
+        },
+        timeout=5,
+    )
+    assert len(page.json()["data"]) == 10
     assert len(sandbox_threads()) > before
     sb.stop()
     assert not sb.running
