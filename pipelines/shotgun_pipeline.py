@@ -4,7 +4,8 @@
     python pipelines/shotgun_pipeline.py --demo             # the bundled sandbox site, no set-up
     python pipelines/shotgun_pipeline.py --destination postgres --entities Shot,Version
 
-Exit status: 0 loaded, 1 the run failed (nothing half-done is committed; rerun), 2 bad settings.
+Exit status: 0 loaded; 1 the run failed (nothing half-done is committed, rerun); 2 a setting or the
+credentials must be fixed first.
 """
 
 from __future__ import annotations
@@ -20,13 +21,22 @@ import dlt
 from dlt.common.configuration.exceptions import ConfigFieldMissingException
 from dlt.pipeline.exceptions import PipelineStepFailed
 
-from shotgun_source import ShotgunAuth, ShotgunConfigError, ShotgunError, shotgun_source
+from shotgun_source import (
+    ShotgunAuth,
+    ShotgunAuthError,
+    ShotgunConfigError,
+    ShotgunError,
+    ShotgunPermissionError,
+    shotgun_source,
+)
 from shotgun_source.errors import CREDENTIALS_HELP, SITE_URL_HELP, find_shotgun_error
 
 PIPELINE_NAME = "shotgun_pipeline"
 DEMO_PIPELINE_NAME = "shotgun_demo"
 DEFAULT_DESTINATION = "duckdb"
 DEFAULT_DATASET = "shotgun"
+MUST_FIX_FIRST = (ShotgunConfigError, ShotgunAuthError, ShotgunPermissionError)
+"""Errors a rerun cannot mend: exit status 2."""
 PARQUET_DESTINATIONS = frozenset(
     {"duckdb", "motherduck", "filesystem", "bigquery", "snowflake", "databricks"}
 )
@@ -149,10 +159,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         cause = find_shotgun_error(exc)
         print(f"error: {cause or exc}", file=sys.stderr)
         print(
-            "Nothing half-done was committed; the cursors stay where they were. Rerun when fixed.",
+            "No cursor moves past data that is not loaded: rerun when fixed, it picks up from there.",
             file=sys.stderr,
         )
-        return 2 if isinstance(cause, ShotgunConfigError) else 1
+        return 2 if isinstance(cause, MUST_FIX_FIRST) else 1
 
 
 if __name__ == "__main__":

@@ -1,0 +1,98 @@
+"""The script users run, as a subprocess: demo, configured runs, flags, summary, exit codes."""
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+REPO = Path(__file__).resolve().parents[1]
+SCRIPT = REPO / "pipelines" / "shotgun_pipeline.py"
+
+
+def run_script(cwd: Path, *args: str, env: dict[str, str] | None = None, timeout: float = 180) -> Any:
+    """Run the pipeline script in `cwd` with dlt's data dir inside it (no state leaks between tests)."""
+    full_env = {
+        k: v for k, v in os.environ.items() if not k.startswith(("SOURCES__", "DESTINATION__", "RUNTIME__"))
+    }
+    full_env.update({"DLT_DATA_DIR": str(cwd / "dlt_data"), **(env or {})})
+    return subprocess.run(
+        [sys.executable, str(SCRIPT), *args],
+        cwd=cwd,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def summary_rows(stdout: str) -> dict[str, int]:
+    return {m[1]: int(m[2].replace(",", "")) for m in re.finditer(r"^  (\w+)\s+([\d,]+)$", stdout, re.M)}
+
+
+def table_counts(database: Path, dataset: str) -> dict[str, int]:
+    with duckdb.connect(str(database), read_only=True) as con:
+        tables = [
+            t
+            for (t,) in con.execute(
+                "select table_name from information_schema.tables where table_schema = ?", [dataset]
+            ).fetchall()
+            if not t.startswith("_dlt")
+        ]
+        return {t: con.execute(f'select count(*) from {dataset}."{t}"').fetchone()[0] for t in tables}
+
+
+def with_project_config(tmp_path: Path) -> Path:
+    shutil.copytree(REPO / ".dlt", tmp_path / ".dlt")
+    return tmp_path
+
+
+def test_demo_loads_and_the_summary_matches_the_file(tmp_path: Path) -> None:
+    result = run_script(tmp_path, "--demo")
+    assert result.returncode == 0, result.stderr
+    rows = summary_rows(result.stdout)
+    assert {"projects", "shots", "tasks", "assets", "versions"} <= set(rows)
+    assert table_counts(tmp_path / "shotgun_demo.duckdb", "shotgun") == rows
+
+
+def test_configured_run_reads_env_vars_and_flags(sandbox: Any, tmp_path: Path) -> None:
+    cwd = with_project_config(tmp_path)
+    result = run_script(cwd, "--entities", "Shot,versions", "--dataset", "studio", env=sandbox.env())
+    assert result.returncode == 0, result.stderr
+    counts = table_counts(cwd / "shotgun_pipeline.duckdb", "studio")
+    assert counts["shots"] == len(sandbox.site.records("Shot"))
+    assert counts["versions"] == len(sandbox.site.records("Version"))
+    assert "projects" not in counts
+
+    sandbox.site.update("Shot", sandbox.site.records("Shot")[0]["id"], {"description": "second run"})
+    again = run_script(cwd, "--entities", "Shot,versions", "--dataset", "studio", env=sandbox.env())
+    assert again.returncode == 0, again.stderr
+    assert 1 <= summary_rows(again.stdout).get("shots", 0) < counts["shots"]
+
+    refreshed = run_script(cwd, "--entities", "Shot", "--dataset", "studio", "--refresh", env=sandbox.env())
+    assert refreshed.returncode == 0, refreshed.stderr
+    assert summary_rows(refreshed.stdout)["shots"] == counts["shots"]
+
+
+def test_missing_site_url_names_the_setting(tmp_path: Path) -> None:
+    result = run_script(with_project_config(tmp_path))
+    assert result.returncode == 2
+    assert "site_url" in result.stderr and "SOURCES__SHOTGUN__SITE_URL" in result.stderr
+
+
+def test_bad_flag_value_exits_2_before_any_request(sandbox: Any, tmp_path: Path) -> None:
+    sandbox.clear_requests()
+    result = run_script(with_project_config(tmp_path), "--page-size", "0", env=sandbox.env())
+    assert result.returncode == 2 and "page_size must be a whole number from 1 to 5000" in result.stderr
+    assert sandbox.requests == []
+
+
+def test_wrong_key_exits_2_and_never_prints_the_key(sandbox: Any, tmp_path: Path) -> None:
+    env = {**sandbox.env(), "SOURCES__SHOTGUN__CREDENTIALS__CLIENT_SECRET": "wrong-key-do-not-print"}
+    result = run_script(with_project_config(tmp_path), env=env)
+    assert result.returncode == 2 and "refused the script key" in result.stderr
+    assert "wrong-key-do-not-print" not in result.stdout + result.stderr
