@@ -17,6 +17,7 @@ import orjson
 from .errors import ApiError
 from .faults import Faults
 from .messages import Request, Response, error_response, json_response
+from .prefetch import PageCache
 from .requestlog import RequestLog
 from .site import Site
 
@@ -26,10 +27,11 @@ def _json_default(value: Any) -> Any:
 
 
 class Admin:
-    def __init__(self, site: Site, faults: Faults, log: RequestLog) -> None:
+    def __init__(self, site: Site, faults: Faults, log: RequestLog, pages: PageCache) -> None:
         self.site = site
         self.faults = faults
         self.log = log
+        self.pages = pages
 
     def __call__(self, req: Request) -> Response:
         try:
@@ -45,6 +47,7 @@ class Admin:
             stats = self.log.stats()
             stats["faults"] = self.faults.snapshot()
             stats["rows"] = self.site.counts()
+            stats["prefetch"] = {"hits": self.pages.hits, "stale": self.pages.misses}
             return json_response(200, stats)
         if req.method == "POST" and parts == ["reset_stats"]:
             self.log.reset_stats()

@@ -84,15 +84,20 @@ def next_keyset_spec(spec: QuerySpec, last_id: int) -> QuerySpec | None:
 class PageCache:
     """A few recently predicted pages, keyed by request meaning."""
 
-    def __init__(self, site: Site, max_entries: int = 4) -> None:
+    def __init__(self, site: Site, max_entries: int = 4, enabled: bool = True) -> None:
         self.site = site
+        self.enabled = enabled
         self.max_entries = max_entries
         self._lock = threading.Lock()
         self._pages: OrderedDict[bytes, Future[Page]] = OrderedDict()
         self._threads: set[threading.Thread] = set()
+        self.hits = 0
+        self.misses = 0  # predicted pages that were asked for but had gone stale
 
     def take(self, key: bytes) -> Page | None:
         """The predicted page for `key` if it is still current (waits if it is being rendered)."""
+        if not self.enabled:
+            return None
         with self._lock:
             fut = self._pages.pop(key, None)
         if fut is None:
@@ -102,10 +107,18 @@ class PageCache:
         except Exception:
             return None
         with self.site.lock:
-            return page if page[2] == self.site.generation else None
+            fresh = page[2] == self.site.generation
+        with self._lock:
+            if fresh:
+                self.hits += 1
+            else:
+                self.misses += 1
+        return page if fresh else None
 
     def prefetch(self, key: bytes, render: Callable[[], Page]) -> None:
         """Render a predicted page in the background (unless it is already cached)."""
+        if not self.enabled:
+            return
         with self._lock:
             if key in self._pages:
                 return

@@ -42,6 +42,7 @@ class Sandbox:
         expires_in: float | None = None,
         fault_seed: int | None = None,
         anchor: int | None = None,
+        prefetch: bool = True,
         verbose: bool = False,
     ) -> None:
         self.seed = seed
@@ -53,14 +54,10 @@ class Sandbox:
         self.log = RequestLog()
         self.tokens = TokenIssuer(os.urandom(32), host, self.site.now_float)
         self.faults.bind_revoker(self.tokens.revoke_all)
-        self.app = App(
-            self.site,
-            Router(self.site, self.tokens),
-            self.faults,
-            self.log,
-            Admin(self.site, self.faults, self.log),
-            verbose=verbose,
-        )
+        router = Router(self.site, self.tokens)
+        router.pages.enabled = prefetch  # off: every page is rendered on request (to measure the server)
+        admin = Admin(self.site, self.faults, self.log, router.pages)
+        self.app = App(self.site, router, self.faults, self.log, admin, verbose=verbose)
         self._server: SandboxHTTPServer | None = None
 
     # lifecycle ------------------------------------------------------------------------
