@@ -133,7 +133,7 @@ class InitialEvents:
         if kind == KIND_CHANGE:
             attr = self.studio.change_attr[table.name]
             old, new = self.studio.change_values(table.name, trow)
-            dt = table.fields[attr].data_type
+            dt = self.studio.change_types[table.name]
             return change_meta(table.name, eid, attr, dt, meta_value(dt, old), meta_value(dt, new))
         return entity_meta(table.name, eid, kind)
 

@@ -91,6 +91,7 @@ class StudioData:
     credentials: Credentials
     extra_scripts: dict[str, str]  # script name -> key (other ApiUsers)
     change_attr: dict[str, str]  # type -> attribute the initial Change events touched
+    change_types: dict[str, str]  # type -> data type of that attribute
     change_values: Callable[[str, int], tuple[Any, Any]]  # (type, row) -> (old, new)
 
 
@@ -147,6 +148,12 @@ class RowValues:
         self.seed = seed
         self.codes = codes
         self.defs = defs
+        # frozen now: the history must not change when a test later edits the schema
+        self.statuses = {
+            name: status.valid_values
+            for name, d in defs.items()
+            if (status := d.field("sg_status_list")) is not None
+        }
 
     def hpick(self, type_name: str, row: int, salt: int, n: int) -> int:
         return row_hash(self.seed, self.codes[type_name], row, salt) % n
@@ -173,10 +180,8 @@ class RowValues:
 
     def change_values(self, type_name: str, row: int) -> tuple[Any, Any]:
         """(old, new) of the attribute an initial Change event of this row touched."""
-        tdef = self.defs[type_name]
-        status = tdef.field("sg_status_list")
-        if status is not None:
-            values = status.valid_values
+        values = self.statuses.get(type_name)
+        if values is not None:
             i = self.hpick(type_name, row, 1, len(values))
             return values[(i + 1) % len(values)], values[i]
         new = self.description(type_name, row)
@@ -322,12 +327,18 @@ class StudioGenerator:
             for name, d in self.defs.items()
         }
         change_attr["Project"] = "sg_description"
+        change_types = {}
+        for t, a in change_attr.items():
+            fd = self.defs[t].field(a)
+            if fd is not None:
+                change_types[t] = fd.data_type
         return StudioData(
             anchor=self.anchor,
             tables=self.tables,
             credentials=creds,
             extra_scripts={k: v for k, v in keys.items() if k != creds.script_name},
             change_attr=change_attr,
+            change_types=change_types,
             change_values=self.values.change_values,
         )
 

@@ -236,6 +236,11 @@ def test_add_and_remove_fields(sandbox: Sandbox) -> None:
     assert r.status_code == 400 and error(r)["code"] == 103
     with pytest.raises(Exception, match="system field"):
         sandbox.site.remove_field("Shot", "updated_at")
+    history = [e for e in sandbox.site.records("EventLogEntry") if e["event_type"] == "Shotgun_Shot_Change"]
+    sandbox.site.remove_field("Shot", "sg_status_list")  # the past does not change with the schema
+    assert [
+        e for e in sandbox.site.records("EventLogEntry") if e["event_type"] == "Shotgun_Shot_Change"
+    ] == history
 
 
 def test_schema_endpoints(shared_sandbox: Sandbox) -> None:
