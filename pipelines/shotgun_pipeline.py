@@ -29,7 +29,7 @@ from shotgun_source import (
     ShotgunPermissionError,
     shotgun_source,
 )
-from shotgun_source.errors import CREDENTIALS_HELP, SITE_URL_HELP, find_shotgun_error
+from shotgun_source.errors import CREDENTIALS_HELP, SITE_URL_HELP, explain_failure, find_shotgun_error
 
 PIPELINE_NAME = "shotgun_pipeline"
 DEMO_PIPELINE_NAME = "shotgun_demo"
@@ -157,7 +157,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except (ShotgunError, PipelineStepFailed) as exc:
         cause = find_shotgun_error(exc)
-        print(f"error: {cause or exc}", file=sys.stderr)
+        print(f"error: {explain_failure(exc)}", file=sys.stderr)
         print(
             "No cursor moves past data that is not loaded: rerun when fixed, it picks up from there.",
             file=sys.stderr,

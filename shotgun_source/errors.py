@@ -7,6 +7,7 @@ from typing import Any
 
 import orjson
 from requests import Response
+from requests.exceptions import ChunkedEncodingError, ConnectionError, Timeout
 
 from .settings import API_PREFIX
 
@@ -15,6 +16,9 @@ CREDENTIALS_HELP = (
     " in .dlt/secrets.toml, or the environment variables SOURCES__SHOTGUN__CREDENTIALS__CLIENT_ID and"
     " SOURCES__SHOTGUN__CREDENTIALS__CLIENT_SECRET; for a user login use username and password instead."
 )
+RETRIED_NETWORK_ERRORS = (ConnectionError, ChunkedEncodingError, Timeout)
+"""What dlt's retrying session retries besides 429 and 5xx answers."""
+
 SITE_URL_HELP = (
     "Set [sources.shotgun] site_url in .dlt/config.toml or SOURCES__SHOTGUN__SITE_URL to your site's"
     " address, for example https://yourstudio.shotgrid.autodesk.com"
@@ -133,3 +137,32 @@ def connection_error(exc: BaseException, site_url: str) -> ShotgunConnectionErro
     else:
         what = f"the connection failed ({type(exc).__name__})"
     return ShotgunConnectionError(f"Cannot reach the ShotGrid site {site_url}: {what}. {SITE_URL_HELP}")
+
+
+def explain_failure(exc: BaseException) -> str:
+    """One message for a failed run: ours when we raised it, else what dlt's retries gave up on.
+
+    dlt reports an exhausted retry as `503 Server Error: ... for url: ...` under several layers
+    of pipeline exceptions; users need to hear that the site is down and that rerunning is safe.
+    """
+    ours = find_shotgun_error(exc)
+    if ours is not None:
+        return str(ours)
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        response = getattr(current, "response", None)
+        if isinstance(response, Response) and (response.status_code == 429 or response.status_code >= 500):
+            return (
+                f"ShotGrid kept answering {describe_request(response)} with HTTP {response.status_code}"
+                f" ({response.reason}) until the retries ran out; the site is down, under maintenance"
+                " or rate limiting hard. Run again later (more patience: [runtime] request_max_attempts)."
+            )
+        if isinstance(current, RETRIED_NETWORK_ERRORS) and connection_failure_kind(current) is None:
+            return (
+                f"The connection to the ShotGrid site kept failing ({type(current).__name__}) until"
+                " the retries ran out. Run again later."
+            )
+        current = current.__cause__ or current.__context__
+    return str(exc)
