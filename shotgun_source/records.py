@@ -14,10 +14,10 @@ from .schema import NUMERIC_STRING_TYPES, EntitySchema
 class RecordFlattener:
     """A dlt map step for one entity type: called once per record, so it does as little as it can."""
 
-    def __init__(self, schema: EntitySchema, cursor_field: str | None) -> None:
+    def __init__(self, schema: EntitySchema) -> None:
         self.entity_type = schema.entity_type
         self.float_fields = tuple(schema.fields_of_type(*NUMERIC_STRING_TYPES))
-        self.cursor_field = cursor_field
+        self.cursor_field = schema.cursor_field
 
     def __call__(self, record: dict[str, Any]) -> dict[str, Any]:
         try:
@@ -34,7 +34,9 @@ class RecordFlattener:
             if type(value) is str:
                 row[name] = float(value)
         for name, link in (record.get("relationships") or {}).items():
-            row[name] = link.get("data") if isinstance(link, dict) else None
+            data = link.get("data") if isinstance(link, dict) else None
+            if data is not None:  # an empty link leaves its typed __id/__type/__name columns null
+                row[name] = data
         if self.cursor_field and row.get(self.cursor_field) is None:
             raise ShotgunResponseError(
                 f"The site sent {self.entity_type} {record_id} without `{self.cursor_field}`, the"

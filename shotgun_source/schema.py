@@ -6,6 +6,7 @@ load must still get its type.
 """
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -40,17 +41,19 @@ COLUMN_TYPES: dict[str, TColumnSchema] = {
     "password": {"data_type": "text"},
     "footage": {"data_type": "text"},
     "addressing": {"data_type": "json"},
-    # computed on the server; their shape varies, so keep whatever comes as json
-    "summary": {"data_type": "json"},
-    "query": {"data_type": "json"},
-    "pivot_column": {"data_type": "json"},
-    "calculated": {"data_type": "json"},
     "jsonb": {"data_type": "json"},
+    # computed on the server and of varying shape: text holds a string as it is and anything
+    # else as its JSON text (a json column would try to parse a plain string, and fail)
+    "summary": {"data_type": "text"},
+    "query": {"data_type": "text"},
+    "pivot_column": {"data_type": "text"},
+    "calculated": {"data_type": "text"},
 }
 """How each ShotGrid data_type lands in the destination."""
 
-UNKNOWN_TYPE_COLUMN: TColumnSchema = {"data_type": "json"}
-"""A data_type this package does not know loads as json: it holds any value, and never fails a run."""
+UNKNOWN_TYPE_COLUMN: TColumnSchema = {"data_type": "text"}
+"""A data_type this package does not know loads as text: strings as they are, anything else as its
+JSON text, so no value of any shape can fail a run."""
 
 LINK_COLUMNS: dict[str, TColumnSchema] = {
     "id": {"data_type": "bigint"},
@@ -58,6 +61,8 @@ LINK_COLUMNS: dict[str, TColumnSchema] = {
     "name": {"data_type": "text"},
 }
 """An entity link `{id, type, name}` becomes `<field>__id`, `<field>__type`, `<field>__name`."""
+
+CURSOR_CANDIDATES = ("updated_at", "created_at")
 
 NUMERIC_STRING_TYPES = frozenset({"float"})
 """Types the REST API sends as JSON strings ("25.0") that must load as numbers."""
@@ -93,6 +98,15 @@ class EntitySchema:
     def table_name(self) -> str:
         return table_name_for(self.entity_type)
 
+    @property
+    def cursor_field(self) -> str | None:
+        """`updated_at` where the type has it; else `created_at` (EventLogEntry: rows never change
+        once committed); else None, and the type is read whole on every run."""
+        for candidate in CURSOR_CANDIDATES:
+            if self.field_types.get(candidate) == "date_time":
+                return candidate
+        return None
+
     @classmethod
     def from_fields_response(cls, entity_type: str, fields: dict[str, Any]) -> "EntitySchema":
         """Build from the `data` of `GET /api/v1/schema/{Type}/fields`."""
@@ -108,6 +122,15 @@ class EntitySchema:
             if described:
                 descriptions[name] = described
         return cls(entity_type=entity_type, field_types=field_types, descriptions=descriptions)
+
+    def only(self, names: Sequence[str]) -> "EntitySchema":
+        """The same type restricted to some fields, so only they become columns."""
+        keep = {*names, "id", *CURSOR_CANDIDATES}
+        return EntitySchema(
+            entity_type=self.entity_type,
+            field_types={k: v for k, v in self.field_types.items() if k in keep},
+            descriptions={k: v for k, v in self.descriptions.items() if k in keep},
+        )
 
     def fields_of_type(self, *data_types: str) -> list[str]:
         return [name for name, kind in self.field_types.items() if kind in data_types]
@@ -127,11 +150,16 @@ class EntitySchema:
             if known is None:
                 logger.warning(
                     f"ShotGrid field {self.entity_type}.{name} has data_type {kind!r}, which this"
-                    " source does not know; it loads as json."
+                    " source does not know; it loads as text."
                 )
                 known = UNKNOWN_TYPE_COLUMN
             columns[name] = _with_description(known, description)
-        columns["id"] = {"data_type": "bigint", "nullable": False, "primary_key": True}
+        columns["id"] = {
+            **columns.get("id", {}),
+            "data_type": "bigint",
+            "nullable": False,
+            "primary_key": True,
+        }
         return columns
 
     def nested_hints(self) -> dict[TTableNames, TResourceNestedHints]:

@@ -29,5 +29,3 @@ DEFAULT_INITIAL_UPDATED_AT: Final[str] = "1970-01-01T00:00:00Z"
 TOKEN_REFRESH_MARGIN_SECONDS: Final[float] = 60.0
 """Refresh the 600 s bearer token this long before it expires, so a page request that waits
 in a retry does not go out with a token about to die."""
-
-CURSOR_FIELD: Final[str] = "updated_at"

@@ -7,7 +7,7 @@ from typing import Any
 import dlt
 from dlt.extract import DltResource
 from dlt.sources.rest_api import rest_api_resources
-from dlt.sources.rest_api.typing import EndpointResource, RESTAPIConfig
+from dlt.sources.rest_api.typing import Endpoint, EndpointResource, RESTAPIConfig
 
 from .auth import ShotgunAuth
 from .errors import ShotgunConfigError
@@ -17,7 +17,6 @@ from .responses import ResponseChecker
 from .schema import EntitySchema
 from .settings import (
     API_PREFIX,
-    CURSOR_FIELD,
     DEFAULT_ENTITIES,
     DEFAULT_INITIAL_UPDATED_AT,
     DEFAULT_LOOKBACK_SECONDS,
@@ -35,20 +34,23 @@ def shotgun_source(
     site_url: str = dlt.config.value,
     credentials: ShotgunAuth = dlt.secrets.value,
     entities: Sequence[str] | str | None = None,
-    fields: dict[str, list[str]] | None = None,
+    fields: dict[str, Sequence[str]] | None = None,
     page_size: int = DEFAULT_PAGE_SIZE,
     lookback_seconds: int = DEFAULT_LOOKBACK_SECONDS,
     initial_updated_at: str = DEFAULT_INITIAL_UPDATED_AT,
 ) -> list[DltResource]:
     """Resources for ShotGrid entity types, incremental on `updated_at` and merged on `id`.
 
+    Types without `updated_at` (EventLogEntry) window on `created_at` instead: their rows never
+    change, and the lookback re-scans behind the head for events the site commits late.
+
     Args:
         site_url: The site's address, e.g. `https://studio.shotgrid.autodesk.com`.
         credentials: Script name/key or user login, see `ShotgunAuth`.
-        entities: Entity type names (`Shot`) or table slugs (`shots`), or "all"; default the five
-            of the design card: Project, Shot, Task, Asset, Version.
-        fields: Per entity type, the fields to read (default every field); `id` and `updated_at`
-            are always added.
+        entities: Entity type names (`Shot`, `CustomEntity01`) or table slugs (`shots`), or "all"
+            (every type the credentials can read); default Project, Shot, Task, Asset, Version.
+        fields: Per entity type (name or table), the fields to read (default every field); `id`
+            and the cursor field are always added. Unknown names are refused.
         page_size: Rows per request, 1..5000.
         lookback_seconds: How far before the stored cursor each run re-reads, for rows committed
             late; the overlap is merged away on `id`.
@@ -64,6 +66,7 @@ def shotgun_source(
     schemas = site.entity_schemas(entity_types)
     # the window ends when the run starts, by the site's clock, so it cannot grow while we page
     window_end = time.strftime(SHOTGRID_TIME_FORMAT, time.gmtime(auth.site_now()))
+    selected = _selected_fields(fields, schemas)
     config: RESTAPIConfig = {
         "client": {"base_url": f"{site.site_url}{API_PREFIX}/", "auth": auth},
         "resource_defaults": {
@@ -73,7 +76,13 @@ def shotgun_source(
         },
         "resources": [
             _entity_resource(
-                schema, site, page_size, lookback_seconds, initial_updated_at, window_end, fields
+                schema,
+                site,
+                page_size,
+                lookback_seconds,
+                initial_updated_at,
+                window_end,
+                selected.get(schema.entity_type),
             )
             for schema in schemas
         ],
@@ -88,36 +97,75 @@ def _entity_resource(
     lookback_seconds: int,
     initial_updated_at: str,
     window_end: str,
-    fields: dict[str, list[str]] | None,
+    selected_fields: Sequence[str] | None,
 ) -> EndpointResource:
     """The rest_api resource config of one entity type: a keyset-paged `_search` in a fixed window."""
-    selected = (fields or {}).get(schema.entity_type)
-    field_list: str | list[str] = "*" if not selected else sorted({*selected, "id", CURSOR_FIELD})
+    field_list: str | list[str] = "*"
+    if selected_fields:
+        schema = schema.only(selected_fields)
+        field_list = sorted(schema.field_types)
+    cursor = schema.cursor_field
+    body: dict[str, Any] = {
+        "filters": [],
+        "fields": field_list,
+        "options": {"include_archived_projects": True},
+    }
+    endpoint: Endpoint = {
+        "path": f"entity/{schema.entity_type}/_search",
+        "method": "POST",
+        "headers": {"Content-Type": SEARCH_CONTENT_TYPE, "Accept": "application/json"},
+        "json": body,
+        "paginator": ShotgunKeysetPaginator(page_size),
+        "data_selector": "data",
+        "response_actions": [ResponseChecker(site.site_url)],
+    }
+    if cursor:
+        body["filters"].append([cursor, "between", ["{incremental.start_value}", window_end]])
+        endpoint["incremental"] = {
+            "cursor_path": cursor,
+            "initial_value": initial_updated_at,
+            "lag": lookback_seconds,
+            "on_cursor_value_missing": "raise",
+        }
     return {
         "name": schema.table_name,
+        # a type without a timestamp to window on is read whole each run, and replaced
+        "write_disposition": "merge" if cursor else "replace",
         "columns": schema.column_hints(),
         "nested_hints": schema.nested_hints(),
-        "processing_steps": [{"map": RecordFlattener(schema, CURSOR_FIELD)}],
-        "endpoint": {
-            "path": f"entity/{schema.entity_type}/_search",
-            "method": "POST",
-            "headers": {"Content-Type": SEARCH_CONTENT_TYPE, "Accept": "application/json"},
-            "json": {
-                "filters": [[CURSOR_FIELD, "between", ["{incremental.start_value}", window_end]]],
-                "fields": field_list,
-                "options": {"include_archived_projects": True},
-            },
-            "paginator": ShotgunKeysetPaginator(page_size),
-            "data_selector": "data",
-            "response_actions": [ResponseChecker(site.site_url)],
-            "incremental": {
-                "cursor_path": CURSOR_FIELD,
-                "initial_value": initial_updated_at,
-                "lag": lookback_seconds,
-                "on_cursor_value_missing": "raise",
-            },
-        },
+        "processing_steps": [{"map": RecordFlattener(schema)}],
+        "endpoint": endpoint,
     }
+
+
+def _selected_fields(
+    fields: dict[str, Sequence[str]] | None, schemas: Sequence[EntitySchema]
+) -> dict[str, Sequence[str]]:
+    """`fields` keyed by entity type, checked against the site's schema.
+
+    The server silently drops field names it does not know, so a typo would load as an empty
+    column forever; refuse it instead.
+    """
+    if not fields:
+        return {}
+    by_key = {key: schema for schema in schemas for key in (schema.entity_type.lower(), schema.table_name)}
+    selected: dict[str, Sequence[str]] = {}
+    for key, names in fields.items():
+        schema = by_key.get(str(key).lower())
+        if schema is None:
+            raise ShotgunConfigError(
+                f"`fields` names the entity type {key!r}, which is not among the loaded entities"
+                f" ({', '.join(s.entity_type for s in schemas)})."
+            )
+        names = [names] if isinstance(names, str) else list(names)
+        unknown = sorted(set(names) - set(schema.field_types))
+        if unknown:
+            raise ShotgunConfigError(
+                f"`fields` for {schema.entity_type} names unknown field(s): {', '.join(unknown)}."
+                f" Valid fields: {', '.join(sorted(schema.field_types))}."
+            )
+        selected[schema.entity_type] = names
+    return selected
 
 
 def _check_settings(page_size: Any, lookback_seconds: Any, initial_updated_at: Any) -> None:

