@@ -1,9 +1,11 @@
-"""Shared fixtures: a sandbox site per test, one shared read-only sandbox, the recordings."""
+"""Shared fixtures: a sandbox site per test, one shared read-only sandbox, the recordings, and one
+throwaway PostgreSQL server for the session (`postgres_server`, `postgres_dataset_name`)."""
 
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from postgres_server import postgres_dataset_name, postgres_server  # noqa: F401
 
 from shotgun_source.sandbox import Sandbox, Site
 

@@ -1,6 +1,8 @@
-"""Tests of the throwaway PostgreSQL server that the PostgreSQL destination tests run against."""
+"""Tests of the throwaway PostgreSQL server that the PostgreSQL destination tests run against.
 
-# ruff: noqa: F811
+The `postgres_server` and `postgres_dataset_name` fixtures come from the root conftest, so the whole
+session shares one server (importing them here as well would start a second one).
+"""
 
 from __future__ import annotations
 
@@ -18,15 +20,10 @@ from pathlib import Path
 import dlt
 import psycopg2
 import pytest
-
-# The fixtures are imported by name so this file also runs without the root conftest that provides them to
-# the other tests (F811: pytest passes them back in as same-named arguments).
 from postgres_server import (
     PostgresNotInstalledError,
     PostgresServer,
     find_bin_dir,
-    postgres_dataset_name,  # noqa: F401
-    postgres_server,  # noqa: F401
     running_postgres,
 )
 
