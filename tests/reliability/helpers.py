@@ -1,0 +1,190 @@
+"""What the reliability tests share: pipelines in a temp dir, the CLI as a subprocess, snapshots.
+
+The CLI runs exactly as users run it (`python pipelines/shotgun_pipeline.py`, site and
+credentials from `SOURCES__SHOTGUN__*`), in a working directory of the test's own with dlt's
+data dir inside it, so nothing leaks between tests or into the developer's `~/.dlt`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import dlt
+import duckdb
+from dlt.common.pipeline import LoadInfo
+
+from shotgun_source import ShotgunAuth, shotgun_source
+
+REPO = Path(__file__).resolve().parents[2]
+SCRIPT = REPO / "pipelines" / "shotgun_pipeline.py"
+PIPELINE_NAME = "shotgun_pipeline"
+DATASET = "shotgun"
+FAST = 15.0
+"""Seconds within which a run that cannot succeed must say so."""
+
+CLI_TIMEOUT = 120.0
+"""No subprocess may hang a test run: every one of them is killed after this."""
+
+
+def script_auth(sandbox: Any, **overrides: Any) -> ShotgunAuth:
+    values = {"client_id": sandbox.script_name, "client_secret": sandbox.script_key, **overrides}
+    return ShotgunAuth(**values)
+
+
+def make_pipeline(tmp_path: Path, name: str = "reliability") -> dlt.Pipeline:
+    """A pipeline whose working dir and DuckDB file live in the test's temp dir."""
+    return dlt.pipeline(
+        pipeline_name=name,
+        pipelines_dir=str(tmp_path / "pipelines"),
+        destination=dlt.destinations.duckdb(str(tmp_path / f"{name}.duckdb")),
+        dataset_name=DATASET,
+    )
+
+
+def run_source(pipeline: dlt.Pipeline, sandbox: Any, **kwargs: Any) -> LoadInfo:
+    """One run of the source against a sandbox, loading parquet like the CLI does."""
+    credentials = kwargs.pop("credentials", None) or script_auth(sandbox)
+    source = shotgun_source(site_url=sandbox.url, credentials=credentials, **kwargs)
+    return pipeline.run(source, loader_file_format="parquet")
+
+
+def cursors_of(state: dict[str, Any]) -> dict[str, Any]:
+    """{table: stored updated_at cursor} from a pipeline state dict."""
+    resources = state.get("sources", {}).get("shotgun", {}).get("resources", {})
+    return {
+        table: spec.get("incremental", {}).get("updated_at", {}).get("last_value")
+        for table, spec in resources.items()
+    }
+
+
+def base_env(cwd: Path) -> dict[str, str]:
+    """The test runner's environment without any dlt setting that could steer the CLI."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("SOURCES__", "DESTINATION__", "RUNTIME__", "PIPELINES__", "DLT_"))
+    }
+    env["DLT_DATA_DIR"] = str(cwd / "dlt_data")
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+class CliDir:
+    """A directory the pipeline script runs in, with the project's `.dlt/config.toml` copied in."""
+
+    def __init__(self, cwd: Path, pipeline_name: str = PIPELINE_NAME) -> None:
+        self.cwd = cwd
+        self.pipeline_name = pipeline_name
+        cwd.mkdir(parents=True, exist_ok=True)
+        if not (cwd / ".dlt").exists():
+            shutil.copytree(REPO / ".dlt", cwd / ".dlt", ignore=shutil.ignore_patterns("secrets.toml"))
+
+    @property
+    def pipelines_dir(self) -> Path:
+        return self.cwd / "dlt_data" / "pipelines"
+
+    @property
+    def working_dir(self) -> Path:
+        return self.pipelines_dir / self.pipeline_name
+
+    @property
+    def database(self) -> Path:
+        return self.cwd / f"{self.pipeline_name}.duckdb"
+
+    def env(self, site_env: dict[str, str], extra: dict[str, str] | None = None) -> dict[str, str]:
+        return {**base_env(self.cwd), **site_env, **(extra or {})}
+
+    def command(self, *args: str) -> list[str]:
+        return [sys.executable, str(SCRIPT), *args]
+
+    def run(
+        self,
+        site_env: dict[str, str],
+        *args: str,
+        extra_env: dict[str, str] | None = None,
+        timeout: float = CLI_TIMEOUT,
+    ) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            self.command(*args),
+            cwd=self.cwd,
+            env=self.env(site_env, extra_env),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+
+    def cursors(self) -> dict[str, Any]:
+        """The cursors in the local pipeline state (empty before the first load)."""
+        state_file = self.working_dir / "state.json"
+        if not state_file.exists():
+            return {}
+        return cursors_of(json.loads(state_file.read_text()))
+
+    def snapshot(self) -> dict[str, list[tuple[Any, ...]]]:
+        """Every data table's rows without dlt's columns, sorted: equal before and after = unchanged."""
+        return snapshot_duckdb(self.database)
+
+    def attach(self) -> dlt.Pipeline:
+        """The CLI's pipeline, opened from its working dir, for the truth comparison."""
+        return dlt.attach(
+            pipeline_name=self.pipeline_name,
+            pipelines_dir=str(self.pipelines_dir),
+            destination=dlt.destinations.duckdb(str(self.database)),
+            dataset_name=DATASET,
+        )
+
+
+def snapshot_duckdb(database: Path, dataset: str = DATASET) -> dict[str, list[tuple[Any, ...]]]:
+    if not database.exists():
+        return {}
+    out: dict[str, list[tuple[Any, ...]]] = {}
+    with duckdb.connect(str(database), read_only=True) as con:
+        tables = [
+            t
+            for (t,) in con.execute(
+                "select table_name from information_schema.tables where table_schema = ?", [dataset]
+            ).fetchall()
+            if not t.startswith("_dlt")
+        ]
+        for table in tables:
+            columns = [
+                c
+                for (c,) in con.execute(
+                    "select column_name from information_schema.columns"
+                    " where table_schema = ? and table_name = ? order by column_name",
+                    [dataset, table],
+                ).fetchall()
+                if not c.startswith("_dlt")
+            ]
+            select = ", ".join(f'"{c}"' for c in columns)
+            rows = con.execute(f'select {select} from {dataset}."{table}"').fetchall()
+            out[table] = sorted(rows, key=repr)
+    return out
+
+
+def duplicate_keys(database: Path, dataset: str = DATASET) -> dict[str, int]:
+    """{table: rows that repeat a key}: `id` in root tables, (parent, list index) in child tables."""
+    found: dict[str, int] = {}
+    with duckdb.connect(str(database), read_only=True) as con:
+        tables = [
+            t
+            for (t,) in con.execute(
+                "select table_name from information_schema.tables where table_schema = ?", [dataset]
+            ).fetchall()
+            if not t.startswith("_dlt")
+        ]
+        for table in tables:
+            key = '"_dlt_parent_id", "_dlt_list_idx"' if "__" in table else '"id"'
+            (extra,) = con.execute(
+                f'select coalesce(sum(n - 1), 0) from (select count(*) as n from {dataset}."{table}"'
+                f" group by {key}) where n > 1"
+            ).fetchone() or (0,)
+            if extra:
+                found[table] = int(extra)
+    return found
