@@ -1,0 +1,83 @@
+"""The site down for longer than the retry budget: a clear error, nothing half-loaded, a rerun mends.
+
+Runs the script users run (`pipelines/shotgun_pipeline.py`) as a subprocess against a sandbox in
+this process, with a small retry budget set the way users set it (`RUNTIME__*` variables).
+"""
+
+import time
+from pathlib import Path
+from typing import Any
+
+from destination_truth import assert_destination_matches_site
+
+from reliability.helpers import FAST, CliDir, duplicate_keys
+
+SMALL_RETRY_BUDGET = {
+    "RUNTIME__REQUEST_MAX_ATTEMPTS": "3",
+    "RUNTIME__REQUEST_BACKOFF_FACTOR": "0.1",
+    "RUNTIME__REQUEST_MAX_RETRY_DELAY": "1",
+}
+ARGS = ("--entities", "Shot,Version", "--page-size", "100")
+TYPES = ["Shot", "Version"]
+
+
+def _go_down(sandbox: Any, when: str) -> None:
+    """`down` from the first request on, or from the first schema read, or from the 2nd page."""
+    faults = sandbox.faults
+    if when == "from the start":
+        faults.down = True
+        return
+    seen = {"n": 0}
+    trigger_kind, trigger_n = ("schema", 1) if when == "during the schema reads" else ("search", 2)
+
+    def trip(request: Any) -> None:
+        if request.kind == trigger_kind:
+            seen["n"] += 1
+            if seen["n"] == trigger_n:
+                faults.down = True
+
+    faults.before_request = trip
+
+
+def test_site_down_longer_than_the_retries_fails_clearly_and_a_rerun_mends(
+    sandbox: Any, tmp_path: Path
+) -> None:
+    cli = CliDir(tmp_path / "run")
+    site_env = sandbox.env()
+    first = cli.run(site_env, *ARGS, extra_env=SMALL_RETRY_BUDGET)
+    assert first.returncode == 0, first.stderr
+    loaded, cursors = cli.snapshot(), cli.cursors()
+    assert loaded["shots"] and cursors.get("shots")
+
+    site = sandbox.site
+    for shot in site.records("Shot")[:5]:
+        site.update("Shot", shot["id"], {"description": "changed while the site was down"})
+    site.create("Version", {"code": "created while the site was down", "project": shot["project"]})
+    assert len(site.mutate("Version", 0.3, seed=7)) > 2 * int(ARGS[-1])  # so the next run pages
+
+    problems: list[str] = []
+    for when in ("from the start", "during the schema reads", "while paging"):
+        _go_down(sandbox, when)
+        started = time.monotonic()
+        failed = cli.run(site_env, *ARGS, extra_env=SMALL_RETRY_BUDGET)
+        took = time.monotonic() - started
+        sandbox.faults.reset()
+        said = failed.stderr.strip()
+        if failed.returncode != 1:
+            problems.append(f"down {when}: exit status {failed.returncode}, not 1 (rerun later): {said}")
+        if "Traceback" in said or not said.startswith("error: "):
+            problems.append(f"down {when}: not one clear message but:\n{said[-1500:]}")
+        elif "503" not in said or "again later" not in said.lower():
+            problems.append(f"down {when}: no word of the site down (503) and a rerun: {said}")
+        if took > FAST:
+            problems.append(f"down {when}: failing took {took:.1f} s")
+        if cli.cursors() != cursors:
+            problems.append(f"down {when}: a cursor moved: {cli.cursors()} != {cursors}")
+        if cli.snapshot() != loaded:
+            problems.append(f"down {when}: the destination changed")
+
+    rerun = cli.run(site_env, *ARGS, extra_env=SMALL_RETRY_BUDGET)
+    assert rerun.returncode == 0, rerun.stderr
+    assert not duplicate_keys(cli.database)
+    assert_destination_matches_site(cli.attach(), site, TYPES)
+    assert not problems, "\n".join(problems)
