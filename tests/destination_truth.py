@@ -3,6 +3,14 @@
 It maps the sandbox's own records and field types to the destination layout with code of its
 own (not the source's flattening), so a mistake in the source cannot agree with itself here.
 Works for every destination `pipeline.dataset()` can read: DuckDB, PostgreSQL, filesystem parquet.
+Values are brought to one form whatever the destination returns (jsonb as a dict or json text,
+numeric as Decimal, timestamps naive-in-UTC or aware), and nothing looser than that: a checkbox
+must come back a bool, a date a date.
+
+Destinations that only append (dlt's filesystem without a table format: merge falls back to
+append) hold one row per load that saw a record. `latest_row_per_id=True` compares the newest
+load's row of each id, the one a reader must pick; two rows of one id in one load still count as
+duplicates. Rows the source marks retired (`_sg_retired` true) must be retired on the site.
 """
 
 import datetime as dt
@@ -26,6 +34,8 @@ JSON_TYPES = {
     "calculated",
 }
 NUMBER_TYPES = {"float", "currency"}
+RETIRED_FLAG = "_sg_retired"
+"""A row the source wrote for a record retired on the site (soft deletes) carries this column true."""
 KNOWN_SCALAR_TYPES = {
     "text", "number", "float", "checkbox", "date", "date_time", "duration", "percent", "timecode",
     "currency", "list", "status_list", "image", "color", "uuid", "entity_type", "password", "footage",
@@ -102,7 +112,7 @@ def normalize(kind: str, value: Any) -> Any:
     if kind in JSON_TYPES or kind not in KNOWN_SCALAR_TYPES:
         return _json(value)
     if kind == "checkbox":
-        return bool(value)
+        return value if isinstance(value, bool) else f"not a bool: {value!r}"
     return value
 
 
@@ -119,6 +129,10 @@ class Tables:
     root: dict[int, dict[str, Any]] = field(default_factory=dict)
     links: dict[str, list[tuple[int, int, int, str, str | None]]] = field(default_factory=dict)
     duplicates: list[int] = field(default_factory=list)
+    retired: dict[int, dict[str, Any]] = field(default_factory=dict)
+    """Rows the destination keeps flagged `_sg_retired` (soft deletes), by id; not in `root`."""
+    superseded: int = 0
+    """Root rows of an append-only destination that a newer load's row of the same id replaces."""
 
 
 def expected_tables(site: Any, entity_type: str, records: Iterable[dict[str, Any]] | None = None) -> Tables:
@@ -145,17 +159,45 @@ def expected_tables(site: Any, entity_type: str, records: Iterable[dict[str, Any
 
 
 def _read(pipeline: dlt.Pipeline, table: str) -> list[dict[str, Any]]:
-    return list(pipeline.dataset()[table].arrow().to_pylist())
+    """Rows as the destination's own driver returns them. Not through arrow: it turns a json column
+    of dicts into one struct with every key any row has, so `{"a": 1}` would come back as
+    `{"a": 1, "b": None}` from PostgreSQL's jsonb."""
+    relation = pipeline.dataset()[table]
+    names = list(relation.columns)
+    return [dict(zip(names, row, strict=True)) for row in relation.fetchall()]
 
 
-def destination_tables(pipeline: dlt.Pipeline, entity_type: str, kinds: dict[str, str]) -> Tables:
-    """The same layout read back from the destination."""
+def raw_row_count(pipeline: dlt.Pipeline, table: str) -> int:
+    """Rows the destination holds in `table`, every load's rows of an append-only destination included."""
+    return len(pipeline.dataset()[table].select("_dlt_id").fetchall())
+
+
+def _newest_rows(rows: list[dict[str, Any]], out: Tables) -> list[dict[str, Any]]:
+    """Per id, the row of the newest load; more rows of one id in that load are duplicates."""
+    newest: dict[int, dict[str, Any]] = {}
+    for row in rows:
+        kept = newest.get(row["id"])
+        if kept is None or row["_dlt_load_id"] > kept["_dlt_load_id"]:
+            newest[row["id"]] = row
+        elif row["_dlt_load_id"] == kept["_dlt_load_id"]:
+            out.duplicates.append(row["id"])
+    out.superseded = len(rows) - len(newest) - len(out.duplicates)
+    return list(newest.values())
+
+
+def destination_tables(
+    pipeline: dlt.Pipeline, entity_type: str, kinds: dict[str, str], latest_row_per_id: bool = False
+) -> Tables:
+    """The same layout read back from the destination (the newest load's row per id when asked)."""
     table = plural_slug(entity_type)
     out = Tables()
+    rows = _read(pipeline, table)
+    every_dlt_id = {row["_dlt_id"] for row in rows}
+    if latest_row_per_id:
+        rows = _newest_rows(rows, out)
     dlt_id_to_id: dict[str, int] = {}
-    existing = set(pipeline.default_schema.tables)
-    for row in _read(pipeline, table):
-        if row["id"] in out.root:
+    for row in rows:
+        if row["id"] in out.root or row["id"] in out.retired:
             out.duplicates.append(row["id"])
         dlt_id_to_id[row["_dlt_id"]] = row["id"]
         values: dict[str, Any] = {"id": row["id"]}
@@ -165,16 +207,23 @@ def destination_tables(pipeline: dlt.Pipeline, entity_type: str, kinds: dict[str
                     values[f"{name}__{part}"] = row.get(f"{name}__{part}")
             elif kind != "multi_entity":
                 values[name] = normalize(kind, row.get(name))
-        out.root[row["id"]] = values
+        if row.get(RETIRED_FLAG):
+            out.retired[row["id"]] = values
+        else:
+            out.root[row["id"]] = values
+    existing = set(pipeline.default_schema.tables)
     for name, kind in kinds.items():
         child = f"{table}__{name}"
         if kind != "multi_entity" or child not in existing:
             continue
-        rows = out.links.setdefault(name, [])
+        links = out.links.setdefault(name, [])
         for link in _read(pipeline, child):
             parent = dlt_id_to_id.get(link["_dlt_parent_id"])
-            assert parent is not None, f"orphan row in {child}: {link}"
-            rows.append((parent, link["_dlt_list_idx"], link["id"], link["type"], link.get("name")))
+            if parent is None:
+                # only an append-only destination keeps child rows of superseded root rows
+                assert link["_dlt_parent_id"] in every_dlt_id, f"orphan row in {child}: {link}"
+                continue
+            links.append((parent, link["_dlt_list_idx"], link["id"], link["type"], link.get("name")))
     return out
 
 
@@ -186,6 +235,8 @@ class Comparison:
     extra: list[int]
     different: list[str]
     duplicates: list[int]
+    superseded: int = 0
+    """Rows an append-only destination holds besides the newest per id (with `latest_row_per_id`)."""
 
     def problems(self) -> list[str]:
         out = []
@@ -200,11 +251,15 @@ class Comparison:
 
 
 def compare_entity(
-    pipeline: dlt.Pipeline, site: Any, entity_type: str, allow_extra: Iterable[int] = ()
+    pipeline: dlt.Pipeline,
+    site: Any,
+    entity_type: str,
+    allow_extra: Iterable[int] = (),
+    latest_row_per_id: bool = False,
 ) -> Comparison:
     kinds = field_types(site, entity_type)
     expected = expected_tables(site, entity_type)
-    actual = destination_tables(pipeline, entity_type, kinds)
+    actual = destination_tables(pipeline, entity_type, kinds, latest_row_per_id)
     missing = sorted(set(expected.root) - set(actual.root))
     extra = sorted(set(actual.root) - set(expected.root) - set(allow_extra))
     different: list[str] = []
@@ -225,13 +280,39 @@ def compare_entity(
             different.append(
                 f"{entity_type}.{name} links differ ({len(want_links)} vs {len(got_links)}), e.g. {diff}"
             )
-    return Comparison(entity_type, len(expected.root), missing, extra, different, actual.duplicates)
+    if actual.retired:
+        # soft deletes: a flagged row must be retired on the site and hold its values
+        on_site = expected_tables(site, entity_type, site.records(entity_type, retired=True)).root
+        for record_id, got in sorted(actual.retired.items()):
+            retired_record = on_site.get(record_id)
+            if retired_record is None:
+                different.append(
+                    f"{entity_type} {record_id} is flagged retired but is not retired on the site"
+                )
+                continue
+            for column, value in retired_record.items():
+                if not _same(columns[column], value, got.get(column)):
+                    different.append(
+                        f"{entity_type} {record_id} (retired).{column}: site {value!r}"
+                        f" != destination {got.get(column)!r}"
+                    )
+    return Comparison(
+        entity_type, len(expected.root), missing, extra, different, actual.duplicates, actual.superseded
+    )
 
 
 def assert_destination_matches_site(
-    pipeline: dlt.Pipeline, site: Any, entity_types: Iterable[str], allow_extra: Iterable[int] = ()
+    pipeline: dlt.Pipeline,
+    site: Any,
+    entity_types: Iterable[str],
+    allow_extra: Iterable[int] = (),
+    latest_row_per_id: bool = False,
 ) -> dict[str, int]:
     """Every live record of each type is in the destination exactly once with the site's values.
+
+    `allow_extra`: ids that may be there although not live (records retired after they loaded).
+    `latest_row_per_id`: the destination only appends, so compare the newest load's row of each id.
+    Rows flagged `_sg_retired` (soft deletes) must be retired on the site, with its values.
 
     Returns the number of rows compared per entity type (for closing notes and benchmarks).
     """
@@ -239,8 +320,26 @@ def assert_destination_matches_site(
     counts: dict[str, int] = {}
     allowed = set(allow_extra)
     for entity_type in entity_types:
-        result = compare_entity(pipeline, site, entity_type, allowed)
+        result = compare_entity(pipeline, site, entity_type, allowed, latest_row_per_id)
         counts[entity_type] = result.compared
         problems.extend(result.problems())
     assert not problems, "destination differs from the site:\n  " + "\n  ".join(problems)
     return counts
+
+
+Contents = dict[str, tuple[list[tuple[Any, ...]], list[tuple[Any, ...]], list[int]]]
+
+
+def destination_contents(
+    pipeline: dlt.Pipeline, site: Any, entity_types: Iterable[str], latest_row_per_id: bool = False
+) -> Contents:
+    """What the destination holds per entity type, without dlt's bookkeeping and in comparable form:
+    (root rows, link rows, ids flagged retired), each sorted. Equal before and after a run that
+    changed nothing, and between two destinations loaded from the same site."""
+    out: Contents = {}
+    for entity_type in entity_types:
+        tables = destination_tables(pipeline, entity_type, field_types(site, entity_type), latest_row_per_id)
+        root = sorted((tuple(sorted(row.items())) for row in tables.root.values()), key=repr)
+        links = sorted((name, *link) for name, rows in tables.links.items() for link in rows)
+        out[entity_type] = (root, links, sorted(tables.retired))
+    return out

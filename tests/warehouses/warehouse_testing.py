@@ -1,0 +1,118 @@
+"""Helpers of the warehouse tests: destinations as the pipeline script loads them, request counts."""
+
+import importlib.util
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import dlt
+from postgres_server import PostgresServer
+
+from shotgun_source import ShotgunAuth
+
+REPO = Path(__file__).resolve().parents[2]
+DESTINATIONS = ("duckdb", "postgres", "filesystem")
+FIVE = ["Project", "Shot", "Task", "Asset", "Version"]
+TYPED = ["Version", "CustomEntity01"]
+"""Between them every ShotGrid data type the sandbox serves: float, date, date_time, checkbox, url,
+serializable, tag_list, currency, percent, duration, timecode, list, color, uuid, footage, links."""
+
+
+def _pipeline_script() -> ModuleType:
+    """pipelines/shotgun_pipeline.py, so the tests load with the file format the script picks."""
+    if "shotgun_pipeline" not in sys.modules:
+        script = REPO / "pipelines" / "shotgun_pipeline.py"
+        spec = importlib.util.spec_from_file_location("shotgun_pipeline", script)
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        sys.modules["shotgun_pipeline"] = module
+        spec.loader.exec_module(module)
+    return sys.modules["shotgun_pipeline"]
+
+
+pipeline_script = _pipeline_script()
+
+
+def script_auth(sandbox: Any) -> ShotgunAuth:
+    return ShotgunAuth(client_id=sandbox.script_name, client_secret=sandbox.script_key)
+
+
+@dataclass
+class Warehouse:
+    """One destination of one test, and how the pipeline script loads it."""
+
+    name: str
+    tmp_path: Path
+    dataset: str
+    postgres: PostgresServer | None = None
+    pipelines: list[dlt.Pipeline] = field(default_factory=list)
+
+    @property
+    def merges(self) -> bool:
+        """False for parquet files: dlt merges only into delta/iceberg tables and appends otherwise."""
+        return self.name != "filesystem"
+
+    @property
+    def latest_row_per_id(self) -> bool:
+        """How to read what a merge would have left: the newest load's row of each id."""
+        return not self.merges
+
+    def destination(self, dataset: str) -> Any:
+        if self.name == "duckdb":
+            return dlt.destinations.duckdb(str(self.tmp_path / f"warehouse_{dataset}.duckdb"))
+        if self.name == "postgres":
+            assert self.postgres is not None
+            return dlt.destinations.postgres(self.postgres.dlt_credentials())
+        return dlt.destinations.filesystem(bucket_url=str(self.tmp_path / "shotgun_data"))
+
+    def dataset_name(self, suffix: str = "") -> str:
+        return f"{self.dataset}_{suffix}" if suffix else self.dataset
+
+    def pipeline(
+        self, name: str = "shotgun_test", dataset: str | None = None, workdir: str = ""
+    ) -> dlt.Pipeline:
+        """A pipeline into this destination; `workdir` names a fresh local working folder, as an
+        orchestrator's task gets (its state then comes back from the destination)."""
+        dataset = dataset or self.dataset
+        pipeline = dlt.pipeline(
+            pipeline_name=name,
+            pipelines_dir=str(self.tmp_path / "pipelines" / workdir),
+            destination=self.destination(dataset),
+            dataset_name=dataset,
+        )
+        self.pipelines.append(pipeline)
+        return pipeline
+
+    def run(self, pipeline: dlt.Pipeline, source: Any) -> Any:
+        """Load as `pipelines/shotgun_pipeline.py` does (its loader file format for the destination)."""
+        return pipeline.run(source, loader_file_format=pipeline_script.loader_file_format(pipeline))
+
+
+def searches_per_reader(sandbox: Any) -> dict[str, int]:
+    """`_search` requests per reader: an entity type, or an event log read for one type's events."""
+    counts: dict[str, int] = {}
+    for request in sandbox.requests:
+        if request.kind != "search":
+            continue
+        key = str(request.entity_type)
+        filters = request.body.get("filters", []) if isinstance(request.body, dict) else []
+        for condition in filters:
+            if isinstance(condition, list) and condition[:2] == ["event_type", "in"]:
+                key += f" {sorted(condition[2])}"
+        counts[key] = counts.get(key, 0) + 1
+    return counts
+
+
+def loaded_rows(pipeline: dlt.Pipeline) -> dict[str, int]:
+    """Rows per data table that the pipeline's last run loaded."""
+    trace = pipeline.last_trace
+    assert trace is not None and trace.last_normalize_info is not None
+    return {t: n for t, n in trace.last_normalize_info.row_counts.items() if not t.startswith("_dlt")}
+
+
+def cursor_of(pipeline: dlt.Pipeline, table: str) -> Any:
+    """The stored `updated_at` cursor of one resource, or None before its first load."""
+    resources = pipeline.state.get("sources", {}).get("shotgun", {}).get("resources", {})
+    return resources.get(table, {}).get("incremental", {}).get("updated_at", {}).get("last_value")
