@@ -14,10 +14,11 @@ from .schema import NUMERIC_STRING_TYPES, EntitySchema
 class RecordFlattener:
     """A dlt map step for one entity type: called once per record, so it does as little as it can."""
 
-    def __init__(self, schema: EntitySchema) -> None:
+    def __init__(self, schema: EntitySchema, marks: dict[str, Any] | None = None) -> None:
         self.entity_type = schema.entity_type
         self.float_fields = tuple(schema.fields_of_type(*NUMERIC_STRING_TYPES))
         self.cursor_field = schema.cursor_field
+        self.marks = marks or {}  # constant columns every row carries (the live-row retirement flag)
 
     def __call__(self, record: dict[str, Any]) -> dict[str, Any]:
         try:
@@ -29,6 +30,7 @@ class RecordFlattener:
                 f" {str(record)[:120]!r}. This is not the ShotGrid REST record shape."
             ) from None
         row["id"] = record_id
+        row.update(self.marks)
         for name in self.float_fields:
             value = row.get(name)
             if type(value) is str:

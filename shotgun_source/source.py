@@ -2,14 +2,23 @@
 
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import dlt
+from dlt.common.schema.typing import TColumnSchema
 from dlt.extract import DltResource
 from dlt.sources.rest_api import rest_api_resources
 from dlt.sources.rest_api.typing import Endpoint, EndpointResource, RESTAPIConfig
 
 from .auth import ShotgunAuth
+from .deletes import (
+    RetirementReader,
+    check_delete_mode,
+    live_row_marks,
+    retirement_columns,
+    retirement_resource,
+)
 from .errors import ShotgunConfigError
 from .paginator import ShotgunKeysetPaginator, check_page_size
 from .records import RecordFlattener
@@ -38,6 +47,8 @@ def shotgun_source(
     page_size: int = DEFAULT_PAGE_SIZE,
     lookback_seconds: int = DEFAULT_LOOKBACK_SECONDS,
     initial_updated_at: str = DEFAULT_INITIAL_UPDATED_AT,
+    deletes: str = "soft",
+    reconcile_deletes: bool = False,
 ) -> list[DltResource]:
     """Resources for ShotGrid entity types, incremental on `updated_at` and merged on `id`.
 
@@ -55,11 +66,16 @@ def shotgun_source(
         lookback_seconds: How far before the stored cursor each run re-reads, for rows committed
             late; the overlap is merged away on `id`.
         initial_updated_at: Lower bound of the first run, ISO 8601 UTC.
+        deletes: What a record retired on the site does to its row: "soft" (stays, `_sg_retired`
+            true), "hard" (removed, child rows too) or "ignore". Read from the event log.
+        reconcile_deletes: Also compare every id on the site with the destination each run
+            (one request per 5000 rows per type): certainty at the price of a full id scan.
 
     Returns:
         One resource per entity type, named by the server's plural slug (`shots`, `human_users`).
     """
     _check_settings(page_size, lookback_seconds, initial_updated_at)
+    mode = check_delete_mode(deletes)
     auth = credentials.bind(site_url)
     site = ShotgunSite(auth.site_url or normalize_site_url(site_url), auth)
     entity_types = site.resolve_entity_types(entities if entities else list(DEFAULT_ENTITIES))
@@ -67,6 +83,7 @@ def shotgun_source(
     # the window ends when the run starts, by the site's clock, so it cannot grow while we page
     window_end = time.strftime(SHOTGRID_TIME_FORMAT, time.gmtime(auth.site_now()))
     selected = _selected_fields(fields, schemas)
+    reads = [EntityRead.of(schema, selected.get(schema.entity_type), mode) for schema in schemas]
     config: RESTAPIConfig = {
         "client": {"base_url": f"{site.site_url}{API_PREFIX}/", "auth": auth},
         "resource_defaults": {
@@ -75,39 +92,65 @@ def shotgun_source(
             "parallelized": True,
         },
         "resources": [
-            _entity_resource(
-                schema,
-                site,
-                page_size,
-                lookback_seconds,
-                initial_updated_at,
-                window_end,
-                selected.get(schema.entity_type),
-            )
-            for schema in schemas
+            _entity_resource(read, site, page_size, lookback_seconds, initial_updated_at, window_end)
+            for read in reads
         ],
     }
-    return rest_api_resources(config)
+    retirements = [
+        retirement_resource(
+            RetirementReader(
+                read.schema,
+                site.site_url,
+                auth,
+                mode,
+                read.field_list,
+                window_end,
+                lookback_seconds,
+                page_size,
+                reconcile_deletes,
+            ),
+            read.columns,
+            read.schema.nested_hints(),
+        )
+        for read in reads
+        if mode != "ignore" and read.schema.cursor_field == "updated_at"  # the event log is never retired
+    ]
+    return [*rest_api_resources(config), *retirements]
+
+
+@dataclass(frozen=True)
+class EntityRead:
+    """What is read of one entity type and how its rows look: shared by its two resources."""
+
+    schema: EntitySchema
+    field_list: str | list[str]
+    columns: dict[str, TColumnSchema]
+    marks: dict[str, Any]
+
+    @classmethod
+    def of(cls, schema: EntitySchema, selected_fields: Sequence[str] | None, mode: str) -> "EntityRead":
+        field_list: str | list[str] = "*"
+        if selected_fields:
+            schema = schema.only(selected_fields)
+            field_list = sorted(schema.field_types)
+        columns = {**schema.column_hints(), **retirement_columns(mode)}
+        return cls(schema, field_list, columns, live_row_marks(mode))
 
 
 def _entity_resource(
-    schema: EntitySchema,
+    read: EntityRead,
     site: ShotgunSite,
     page_size: int,
     lookback_seconds: int,
     initial_updated_at: str,
     window_end: str,
-    selected_fields: Sequence[str] | None,
 ) -> EndpointResource:
     """The rest_api resource config of one entity type: a keyset-paged `_search` in a fixed window."""
-    field_list: str | list[str] = "*"
-    if selected_fields:
-        schema = schema.only(selected_fields)
-        field_list = sorted(schema.field_types)
+    schema = read.schema
     cursor = schema.cursor_field
     body: dict[str, Any] = {
         "filters": [],
-        "fields": field_list,
+        "fields": read.field_list,
         "options": {"include_archived_projects": True},
     }
     endpoint: Endpoint = {
@@ -131,9 +174,9 @@ def _entity_resource(
         "name": schema.table_name,
         # a type without a timestamp to window on is read whole each run, and replaced
         "write_disposition": "merge" if cursor else "replace",
-        "columns": schema.column_hints(),
+        "columns": read.columns,
         "nested_hints": schema.nested_hints(),
-        "processing_steps": [{"map": RecordFlattener(schema)}],
+        "processing_steps": [{"map": RecordFlattener(schema, marks=read.marks)}],
         "endpoint": endpoint,
     }
 

@@ -155,13 +155,8 @@ def test_selected_fields_become_the_only_columns(sandbox: Any, source_for: Any, 
     pipeline.run(source_for(sandbox, entities=["Shot"], fields={"Shot": ["code", "project"]}))
     columns = {c for c in _column_types(pipeline, "shots") if not c.startswith("_dlt")}
     assert columns == {
-        "id",
-        "code",
-        "project__id",
-        "project__type",
-        "project__name",
-        "created_at",
-        "updated_at",
+        *("id", "code", "project__id", "project__type", "project__name", "created_at", "updated_at"),
+        *("_sg_retired", "_sg_retired_at"),  # soft deletes, the default
     }
     with pytest.raises(ShotgunConfigError, match="unknown field.*sg_cod"):
         source_for(sandbox, entities=["Shot"], fields={"Shot": ["sg_cod"]})

@@ -1,0 +1,275 @@
+"""Retired records: ShotGrid deletes by retiring, and no `updated_at` cursor ever sees that.
+
+Retiring a record leaves its `updated_at` alone and hides it from every read, so a mirror that
+only follows `updated_at` keeps retired rows forever. The event log records each retirement and
+revival (`Shotgun_<Type>_Retirement` / `_Revival`); each run reads those events since the last run,
+one request per entity type when nothing happened, and turns them into rows of the entity's table:
+
+- `soft` (default): the retired record's full row with `_sg_retired` true and `_sg_retired_at`;
+- `hard`: `{id, _sg_retired: true}`, which dlt's `hard_delete` hint turns into a delete of the row
+  and its child rows;
+- a revival re-reads the live record (flag false again, or the row back).
+
+`reconcile=True` also compares every id on the site with the destination's, for users who want
+certainty over thrift: rows missing from the destination are read again, rows no longer live on
+the site are retired there.
+"""
+
+import datetime as dt
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any
+
+import dlt
+from dlt.common import logger
+from dlt.common.schema.typing import TColumnSchema
+from dlt.extract import DltResource
+from dlt.sources.helpers.rest_client import RESTClient
+
+from .auth import ShotgunAuth
+from .errors import ShotgunConfigError, ShotgunPermissionError
+from .paginator import ShotgunKeysetPaginator
+from .records import RecordFlattener
+from .responses import ResponseChecker
+from .schema import EntitySchema
+from .settings import API_PREFIX, MAX_PAGE_SIZE, SEARCH_CONTENT_TYPE
+
+DELETE_MODES = ("soft", "hard", "ignore")
+RETIRED_FLAG = "_sg_retired"
+RETIRED_AT = "_sg_retired_at"
+EVENT_TYPE = "EventLogEntry"
+IDS_PER_REQUEST = 500
+"""Ids per `id in [...]` filter when re-reading retired or revived records."""
+SHOTGRID_TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
+
+
+def check_delete_mode(deletes: Any) -> str:
+    if deletes not in DELETE_MODES:
+        raise ShotgunConfigError(
+            f"deletes must be one of {', '.join(DELETE_MODES)}, got {deletes!r}."
+            " Set [sources.shotgun] deletes or SOURCES__SHOTGUN__DELETES."
+        )
+    return str(deletes)
+
+
+def retirement_columns(mode: str) -> dict[str, TColumnSchema]:
+    """The columns every table gets for retirements, by mode."""
+    if mode == "ignore":
+        return {}
+    flag: TColumnSchema = {
+        "data_type": "bool",
+        "nullable": True,
+        "description": "True once the record was retired (deleted) on the ShotGrid site",
+    }
+    if mode == "hard":
+        return {RETIRED_FLAG: {**flag, "hard_delete": True}}
+    at: TColumnSchema = {
+        "data_type": "timestamp",
+        "timezone": True,
+        "nullable": True,
+        "description": "When the record was retired, from the site's event log",
+    }
+    return {RETIRED_FLAG: flag, RETIRED_AT: at}
+
+
+def live_row_marks(mode: str) -> dict[str, Any]:
+    """What every live row carries, so a revived row's flag turns false again."""
+    if mode == "ignore":
+        return {}
+    return {RETIRED_FLAG: False} if mode == "hard" else {RETIRED_FLAG: False, RETIRED_AT: None}
+
+
+def _shift(timestamp: str, seconds: int) -> str:
+    moment = dt.datetime.strptime(timestamp, SHOTGRID_TIME_FORMAT) - dt.timedelta(seconds=seconds)
+    return moment.strftime(SHOTGRID_TIME_FORMAT)
+
+
+class RetirementReader:
+    """Reads one entity type's retirements and revivals since the last run and yields their rows."""
+
+    def __init__(
+        self,
+        schema: EntitySchema,
+        site_url: str,
+        auth: ShotgunAuth,
+        mode: str,
+        fields: str | list[str],
+        window_end: str,
+        lookback_seconds: int,
+        page_size: int,
+        reconcile: bool,
+    ) -> None:
+        self.schema = schema
+        self.site_url = site_url
+        self.auth = auth
+        self.mode = mode
+        self.fields = fields
+        self.window_end = window_end
+        self.lookback_seconds = lookback_seconds
+        self.page_size = page_size
+        self.reconcile = reconcile
+        self.flatten = RecordFlattener(schema, marks=live_row_marks(mode))
+
+    def rows(self) -> Iterator[dict[str, Any]]:
+        state = dlt.current.resource_state()
+        # the first run starts where its own entity reads start, so nothing retired mid-run escapes
+        since = state.get("events_read_to") or self.window_end
+        client = RESTClient(
+            base_url=f"{self.site_url}{API_PREFIX}/",
+            auth=self.auth,
+            headers={"Content-Type": SEARCH_CONTENT_TYPE, "Accept": "application/json"},
+            data_selector="data",
+        )
+        applied = set(state.get("applied_events") or ())
+        retired, revived, recent = self._changes(client, _shift(since, self.lookback_seconds), applied)
+        if self.reconcile:
+            more_retired, missing = self._reconcile(client)
+            retired.update({i: None for i in more_retired if i not in retired})
+            revived = sorted(set(revived) | set(missing))
+        yield from self._retired_rows(client, retired)
+        yield from self._live_rows(client, revived)
+        state["events_read_to"] = self.window_end
+        # the next run re-reads the lookback window; these events are applied already
+        state["applied_events"] = recent
+
+    def _search(
+        self, client: RESTClient, entity_type: str, body: dict[str, Any], page_size: int
+    ) -> Iterator[Any]:
+        pages = client.paginate(
+            f"entity/{entity_type}/_search",
+            method="POST",
+            json=body,
+            paginator=ShotgunKeysetPaginator(page_size),
+            hooks={"response": [ResponseChecker(self.site_url)]},
+        )
+        for page in pages:
+            yield from page
+
+    def _changes(
+        self, client: RESTClient, start: str, applied: set[int]
+    ) -> tuple[dict[int, str | None], list[int], list[int]]:
+        """The last retirement or revival of each record in the window, from the event log.
+
+        Returns (retired ids with when, revived ids, ids of events the next run will read again).
+        Records whose last event an earlier run applied already are left out, so re-reading the
+        lookback window costs no further requests.
+        """
+        entity_type = self.schema.entity_type
+        kinds = {f"Shotgun_{entity_type}_Retirement": True, f"Shotgun_{entity_type}_Revival": False}
+        body = {
+            "filters": [
+                ["event_type", "in", list(kinds)],
+                ["created_at", "between", [start, self.window_end]],
+            ],
+            "fields": ["event_type", "created_at", "meta", "entity"],
+        }
+        latest: dict[int, tuple[int, bool, str | None]] = {}
+        next_start = _shift(self.window_end, self.lookback_seconds)
+        recent: list[int] = []
+        try:
+            for event in self._search(client, EVENT_TYPE, body, self.page_size):
+                attributes = event.get("attributes") or {}
+                meta = attributes.get("meta") or {}
+                link = ((event.get("relationships") or {}).get("entity") or {}).get("data") or {}
+                entity_id = meta.get("entity_id") or link.get("id")
+                if not isinstance(entity_id, int):
+                    continue
+                if str(attributes.get("created_at") or "") >= next_start:
+                    recent.append(event["id"])
+                previous = latest.get(entity_id)
+                if previous is None or previous[0] < event["id"]:
+                    latest[entity_id] = (
+                        event["id"],
+                        kinds[attributes["event_type"]],
+                        attributes.get("created_at"),
+                    )
+        except ShotgunPermissionError as exc:
+            raise ShotgunPermissionError(
+                f"{exc} Retirements are read from the event log (EventLogEntry): give the credentials"
+                ' read access to it, or set deletes = "ignore".'
+            ) from None
+        pending = {i: last for i, last in latest.items() if last[0] not in applied}
+        retired = {i: at for i, (_, is_retirement, at) in pending.items() if is_retirement}
+        revived = sorted(i for i, (_, is_retirement, _) in pending.items() if not is_retirement)
+        return retired, revived, sorted(recent)
+
+    def _records(self, client: RESTClient, ids: Sequence[int], retired: bool) -> Iterator[dict[str, Any]]:
+        options: dict[str, Any] = {"include_archived_projects": True}
+        if retired:
+            options["return_only"] = "retired"
+        for start in range(0, len(ids), IDS_PER_REQUEST):
+            chunk = list(ids[start : start + IDS_PER_REQUEST])
+            body = {"filters": [["id", "in", chunk]], "fields": self.fields, "options": options}
+            yield from self._search(
+                client, self.schema.entity_type, body, min(MAX_PAGE_SIZE, IDS_PER_REQUEST)
+            )
+
+    def _retired_rows(self, client: RESTClient, retired: dict[int, str | None]) -> Iterator[dict[str, Any]]:
+        if not retired:
+            return
+        if self.mode == "hard":
+            for entity_id in sorted(retired):
+                yield {"id": entity_id, RETIRED_FLAG: True}
+            return
+        for record in self._records(client, sorted(retired), retired=True):
+            row = self.flatten(record)
+            row[RETIRED_FLAG] = True
+            row[RETIRED_AT] = retired.get(row["id"]) or self.window_end
+            yield row
+
+    def _live_rows(self, client: RESTClient, ids: Sequence[int]) -> Iterator[dict[str, Any]]:
+        for record in self._records(client, ids, retired=False):
+            yield self.flatten(record)
+
+    def _reconcile(self, client: RESTClient) -> tuple[list[int], list[int]]:
+        """(ids live in the destination but not on the site, ids live on the site but missing)."""
+        body = {"filters": [], "fields": ["id"], "options": {"include_archived_projects": True}}
+        on_site = {
+            record["id"] for record in self._search(client, self.schema.entity_type, body, MAX_PAGE_SIZE)
+        }
+        in_destination = _destination_live_ids(self.schema.table_name, flagged=self.mode != "ignore")
+        gone = sorted(in_destination - on_site)
+        missing = sorted(on_site - in_destination)
+        if gone or missing:
+            logger.warning(
+                f"Reconciling {self.schema.table_name}: {len(gone)} rows no longer live on the site,"
+                f" {len(missing)} live rows missing from the destination; both are being mended."
+            )
+        return gone, missing
+
+
+def _destination_live_ids(table: str, flagged: bool) -> set[int]:
+    """Ids of the rows the destination holds as live (empty before the table's first load)."""
+    pipeline = dlt.current.pipeline()
+    if table not in pipeline.default_schema.tables:
+        return set()
+    relation = pipeline.dataset()[table]
+    try:
+        if flagged:
+            rows: Iterable[tuple[Any, ...]] = relation.select("id", RETIRED_FLAG).fetchall()
+            return {row[0] for row in rows if not row[1]}
+        return {row[0] for row in relation.select("id").fetchall()}
+    except Exception as exc:  # the table is in the schema but not yet in the destination
+        logger.info(f"Reconcile of {table}: no destination rows to compare yet ({type(exc).__name__}).")
+        return set()
+
+
+def retirement_resource(
+    reader: RetirementReader, columns: dict[str, TColumnSchema], nested: Any
+) -> DltResource:
+    """A resource writing retirement rows into the entity's own table, with the same hints."""
+
+    def retirements() -> Iterator[dict[str, Any]]:
+        yield from reader.rows()
+
+    table = reader.schema.table_name
+    return dlt.resource(
+        retirements,
+        name=f"{table}_retirements",
+        table_name=table,
+        primary_key="id",
+        write_disposition="merge",
+        columns=columns,
+        nested_hints=nested,
+        max_table_nesting=1,
+        parallelized=True,
+    )

@@ -1,0 +1,183 @@
+"""Retired records reach the destination: soft, hard and ignore, revivals, retirements mid-run,
+the request cost of the feature, full reconciliation, and a clear error without event-log access."""
+
+from typing import Any
+
+import dlt
+import pytest
+from destination_truth import assert_destination_matches_site
+from source_testing import script_auth
+
+from shotgun_source import ShotgunPermissionError
+from shotgun_source.errors import find_shotgun_error
+
+FIVE = ["Project", "Shot", "Task", "Asset", "Version"]
+
+
+def _rows(pipeline: dlt.Pipeline, table: str, *columns: str) -> dict[int, tuple[Any, ...]]:
+    return {row[0]: tuple(row[1:]) for row in pipeline.dataset()[table].select("id", *columns).fetchall()}
+
+
+def _retire_and_revive(site: Any) -> tuple[set[int], set[int], set[int], set[int]]:
+    """Retire 10 shots and 5 versions, revive 3 of them; returns (retired shots, retired versions,
+    revived shots, revived versions) as they stand after that."""
+    shots = [s["id"] for s in site.records("Shot")[20:30]]
+    versions = [v["id"] for v in site.records("Version")[40:45]]
+    for shot_id in shots:
+        site.retire("Shot", shot_id)
+    for version_id in versions:
+        site.retire("Version", version_id)
+    revived_shots = {shots[0], shots[5]}
+    revived_versions = {versions[2]}
+    for shot_id in revived_shots:
+        assert site.revive("Shot", shot_id)
+    for version_id in revived_versions:
+        assert site.revive("Version", version_id)
+    return set(shots) - revived_shots, set(versions) - revived_versions, revived_shots, revived_versions
+
+
+def _orphans(pipeline: dlt.Pipeline, parent: str, child: str) -> int:
+    with pipeline.sql_client() as client:
+        return int(
+            client.execute_sql(
+                f"select count(*) from {child} c where not exists"
+                f" (select 1 from {parent} p where p._dlt_id = c._dlt_parent_id)"
+            )[0][0]
+        )
+
+
+@pytest.mark.parametrize("mode", ["soft", "hard", "ignore"])
+def test_retired_and_revived_records(sandbox: Any, source_for: Any, make_pipeline: Any, mode: str) -> None:
+    site = sandbox.site
+    pipeline = make_pipeline()
+    pipeline.run(source_for(sandbox, entities=["Shot", "Version"], deletes=mode))
+    retired_shots, retired_versions, revived_shots, revived_versions = _retire_and_revive(site)
+    pipeline.run(source_for(sandbox, entities=["Shot", "Version"], deletes=mode))
+
+    if mode == "ignore":
+        shots = _rows(pipeline, "shots", "code")
+        assert retired_shots <= set(shots)  # stale rows stay, as asked
+        assert "_sg_retired" not in pipeline.default_schema.get_table("shots")["columns"]
+        assert_destination_matches_site(
+            pipeline, site, ["Shot", "Version"], allow_extra=retired_shots | retired_versions
+        )
+        return
+
+    shots = _rows(pipeline, "shots", "_sg_retired")
+    versions = _rows(pipeline, "versions", "_sg_retired")
+    if mode == "soft":
+        # records the site retired shortly before the first run may be flagged too
+        on_site = {r["id"] for r in site.records("Version", retired=True)}
+        assert {i for i, (flag,) in shots.items() if flag} == retired_shots
+        assert retired_versions <= {i for i, (flag,) in versions.items() if flag} <= on_site
+        at = _rows(pipeline, "shots", "_sg_retired_at")
+        assert all(at[i][0] is not None for i in retired_shots)
+        assert all(at[i][0] is None for i in revived_shots)
+    else:
+        assert not retired_shots & set(shots) and not retired_versions & set(versions)
+        assert _orphans(pipeline, "shots", "shots__assets") == 0
+        assert _orphans(pipeline, "versions", "versions__playlists") == 0
+    assert all(shots[i] == (False,) for i in revived_shots)
+    assert all(versions[i] == (False,) for i in revived_versions)
+    assert_destination_matches_site(pipeline, site, ["Shot", "Version"])
+
+    # a record retired in the destination comes back when it is revived on the site
+    back = sorted(retired_shots)[0]
+    site.revive("Shot", back)
+    pipeline.run(source_for(sandbox, entities=["Shot"], deletes=mode))
+    assert _rows(pipeline, "shots", "_sg_retired")[back] == (False,)
+    assert_destination_matches_site(pipeline, site, ["Shot"])
+
+
+def test_soft_deleted_rows_keep_their_child_rows(sandbox: Any, source_for: Any, make_pipeline: Any) -> None:
+    site = sandbox.site
+    shot = next(s for s in site.records("Shot") if s.get("assets"))
+    pipeline = make_pipeline()
+    pipeline.run(source_for(sandbox, entities=["Shot"]))
+    site.retire("Shot", shot["id"])
+    pipeline.run(source_for(sandbox, entities=["Shot"]))
+    with pipeline.sql_client() as client:
+        linked = client.execute_sql(
+            "select count(*) from shots__assets c join shots p on p._dlt_id = c._dlt_parent_id"
+            " where p.id = %s and p._sg_retired",
+            shot["id"],
+        )[0][0]
+    assert linked == len(shot["assets"])
+
+
+def test_retirement_while_paging_is_caught_by_the_next_run(
+    sandbox: Any, source_for: Any, make_pipeline: Any
+) -> None:
+    site = sandbox.site
+    first = site.records("Version")[0]["id"]
+    pages = {"n": 0}
+
+    def retire_after_first_page(request: Any) -> None:
+        if request.kind == "search" and request.entity_type == "Version":
+            pages["n"] += 1
+            if pages["n"] == 3:
+                site.retire("Version", first)
+
+    sandbox.faults.before_request = retire_after_first_page
+    pipeline = make_pipeline()
+    pipeline.run(source_for(sandbox, entities=["Version"], deletes="hard", page_size=200))
+    sandbox.faults.before_request = None
+    assert pages["n"] > 3
+    assert first in _rows(pipeline, "versions")  # read live before it was retired
+    pipeline.run(source_for(sandbox, entities=["Version"], deletes="hard"))
+    assert first not in _rows(pipeline, "versions")
+    assert_destination_matches_site(pipeline, site, ["Version"])
+
+
+def _requests_of_a_quiet_run(sandbox: Any, source_for: Any, make_pipeline: Any, mode: str) -> int:
+    pipeline = make_pipeline(name=f"quiet_{mode}")
+    pipeline.run(source_for(sandbox, deletes=mode))
+    sandbox.clear_requests()
+    pipeline.run(source_for(sandbox, deletes=mode))
+    return sum(1 for r in sandbox.requests if r.kind != "token")
+
+
+def test_deletes_cost_one_request_per_entity_type(sandbox: Any, source_for: Any, make_pipeline: Any) -> None:
+    without = _requests_of_a_quiet_run(sandbox, source_for, make_pipeline, "ignore")
+    with_soft = _requests_of_a_quiet_run(sandbox, source_for, make_pipeline, "soft")
+    with_hard = _requests_of_a_quiet_run(sandbox, source_for, make_pipeline, "hard")
+    print(
+        f"\nrequests of an incremental run without changes: deletes=ignore {without},"
+        f" soft {with_soft}, hard {with_hard} (five entity types)"
+    )
+    assert with_soft - without <= len(FIVE) and with_hard - without <= len(FIVE)
+
+
+def test_reconcile_finds_old_retirements_and_lost_rows(
+    sandbox: Any, source_for: Any, make_pipeline: Any
+) -> None:
+    site = sandbox.site
+    pipeline = make_pipeline()
+    pipeline.run(source_for(sandbox, entities=["Shot"], deletes="ignore"))
+    shots = [s["id"] for s in site.records("Shot")]
+    site.retire("Shot", shots[3])
+    site.advance_clock(3600)  # deletes are switched on an hour later: the event is behind any lookback
+    pipeline.run(source_for(sandbox, entities=["Shot"]))
+    assert not _rows(pipeline, "shots", "_sg_retired")[shots[3]][0]  # the event log alone misses it
+    with pipeline.sql_client() as client:
+        client.execute_sql("delete from shots where id = %s", shots[7])  # a row lost for any reason
+
+    pipeline.run(source_for(sandbox, entities=["Shot"], reconcile_deletes=True))
+    rows = _rows(pipeline, "shots", "_sg_retired")
+    assert rows[shots[3]] == (True,) and rows[shots[7]] == (False,)
+    assert_destination_matches_site(pipeline, site, ["Shot"])
+
+
+def test_without_event_log_access_the_error_says_what_to_do(
+    sandbox: Any, source_for: Any, make_pipeline: Any
+) -> None:
+    sandbox.site.add_script("no_events", "no-events-key-123", denied_entity_types=["EventLogEntry"])
+    credentials = script_auth(sandbox, client_id="no_events", client_secret="no-events-key-123")
+    with pytest.raises(Exception) as failed:
+        make_pipeline().run(source_for(sandbox, credentials=credentials, entities=["Shot"]))
+    error = find_shotgun_error(failed.value)
+    assert isinstance(error, ShotgunPermissionError)
+    assert "EventLogEntry" in str(error) and 'deletes = "ignore"' in str(error)
+    make_pipeline(name="ignoring").run(
+        source_for(sandbox, credentials=credentials, entities=["Shot"], deletes="ignore")
+    )
