@@ -1,0 +1,65 @@
+"""SIGKILL during extract, normalize and load, then one rerun: nothing lost, nothing duplicated.
+
+The pipeline script runs as a subprocess against a sandbox in this process (20 ms per request,
+100 rows per page, so a first load lasts a few seconds); it is killed a seeded-random delay after
+the target phase starts (see `crash.py`). Between runs the site changes, so the killed runs are
+incremental merges too. After each rerun the destination must equal the site, ids unique.
+`bench/soak.py` does the same many more times.
+"""
+
+import random
+from pathlib import Path
+from typing import Any
+
+from destination_truth import assert_destination_matches_site
+
+from reliability.crash import run_and_kill
+from reliability.helpers import CliDir, duplicate_keys
+
+FIVE = ["Project", "Shot", "Task", "Asset", "Version"]
+ARGS = ("--page-size", "100")
+SEED = 20261125
+DELAYS = {"extract": (0.05, 0.8), "normalize": (0.0, 0.15), "load": (0.0, 0.3)}
+"""Seconds after the phase starts: inside each phase's usual length on this data."""
+
+
+def change_site(site: Any, rng: random.Random, retired: set[int]) -> None:
+    """A quarter of every type updated, a few records created, one Version retired."""
+    for entity_type in FIVE:
+        site.mutate(entity_type, 0.25, seed=rng.randrange(1_000_000))
+    shot = rng.choice(site.records("Shot"))
+    for n in range(3):
+        site.create("Version", {"code": f"crash_test_{rng.randrange(10**6)}_{n}", "project": shot["project"]})
+    victim = rng.choice(site.records("Version"))["id"]
+    site.retire("Version", victim)
+    retired.add(victim)
+
+
+def pending_packages(cli: CliDir) -> list[str]:
+    work = cli.working_dir
+    folders = [work / "normalize" / "extracted", work / "load" / "normalized", work / "load" / "new"]
+    return [str(p) for folder in folders if folder.exists() for p in folder.iterdir()]
+
+
+def test_sigkill_in_every_phase_then_a_rerun_loses_and_duplicates_nothing(
+    sandbox: Any, tmp_path: Path
+) -> None:
+    rng = random.Random(SEED)
+    sandbox.faults.latency = 0.02
+    cli = CliDir(tmp_path / "run")
+    site_env = sandbox.env()
+    retired: set[int] = set()
+    # first load killed while loading (tables being created), then incremental runs in each phase
+    for n, target in enumerate(["load", "normalize", "extract", "load"]):
+        if n:
+            change_site(sandbox.site, rng, retired)
+        delay = rng.uniform(*DELAYS[target])
+        kill = run_and_kill(cli.command(*ARGS), cli.cwd, cli.env(site_env), target, delay)
+        where = f"run {n}, kill {delay:.2f} s into {target}"
+        assert kill.killed, f"{where}: the run ended by itself ({kill.returncode}): {kill.stderr[-2000:]}"
+
+        rerun = cli.run(site_env, *ARGS)
+        assert rerun.returncode == 0, f"{where} (died in {kill.phase}): rerun failed: {rerun.stderr[-3000:]}"
+        assert not pending_packages(cli), f"{where}: packages left pending: {pending_packages(cli)}"
+        assert not duplicate_keys(cli.database), f"{where}: duplicated keys {duplicate_keys(cli.database)}"
+        assert_destination_matches_site(cli.attach(), sandbox.site, FIVE, allow_extra=retired)
