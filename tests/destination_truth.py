@@ -2,7 +2,8 @@
 
 It maps the sandbox's own records and field types to the destination layout with code of its
 own (not the source's flattening), so a mistake in the source cannot agree with itself here.
-Works for every destination `pipeline.dataset()` can read: DuckDB, PostgreSQL, filesystem parquet.
+Works for every destination dlt's datasets read: DuckDB, PostgreSQL, filesystem parquet. Give it
+a pipeline (its dataset) or a `dlt.Dataset` (a reader that is not the pipeline that loaded).
 Values are brought to one form whatever the destination returns (jsonb as a dict or json text,
 numeric as Decimal, timestamps naive-in-UTC or aware), and nothing looser than that: a checkbox
 must come back a bool, a date a date.
@@ -158,18 +159,26 @@ def expected_tables(site: Any, entity_type: str, records: Iterable[dict[str, Any
     return out
 
 
-def _read(pipeline: dlt.Pipeline, table: str) -> list[dict[str, Any]]:
+Readable = dlt.Pipeline | dlt.Dataset
+"""Where to read a destination: a pipeline's dataset, or a dataset opened by itself."""
+
+
+def _dataset(where: Readable) -> dlt.Dataset:
+    return where.dataset() if isinstance(where, dlt.Pipeline) else where
+
+
+def _read(where: Readable, table: str) -> list[dict[str, Any]]:
     """Rows as the destination's own driver returns them. Not through arrow: it turns a json column
     of dicts into one struct with every key any row has, so `{"a": 1}` would come back as
     `{"a": 1, "b": None}` from PostgreSQL's jsonb."""
-    relation = pipeline.dataset()[table]
+    relation = _dataset(where)[table]
     names = list(relation.columns)
     return [dict(zip(names, row, strict=True)) for row in relation.fetchall()]
 
 
-def raw_row_count(pipeline: dlt.Pipeline, table: str) -> int:
+def raw_row_count(where: Readable, table: str) -> int:
     """Rows the destination holds in `table`, every load's rows of an append-only destination included."""
-    return len(pipeline.dataset()[table].select("_dlt_id").fetchall())
+    return len(_dataset(where)[table].select("_dlt_id").fetchall())
 
 
 def _newest_rows(rows: list[dict[str, Any]], out: Tables) -> list[dict[str, Any]]:
@@ -186,12 +195,12 @@ def _newest_rows(rows: list[dict[str, Any]], out: Tables) -> list[dict[str, Any]
 
 
 def destination_tables(
-    pipeline: dlt.Pipeline, entity_type: str, kinds: dict[str, str], latest_row_per_id: bool = False
+    where: Readable, entity_type: str, kinds: dict[str, str], latest_row_per_id: bool = False
 ) -> Tables:
     """The same layout read back from the destination (the newest load's row per id when asked)."""
     table = plural_slug(entity_type)
     out = Tables()
-    rows = _read(pipeline, table)
+    rows = _read(where, table)
     every_dlt_id = {row["_dlt_id"] for row in rows}
     if latest_row_per_id:
         rows = _newest_rows(rows, out)
@@ -211,13 +220,13 @@ def destination_tables(
             out.retired[row["id"]] = values
         else:
             out.root[row["id"]] = values
-    existing = set(pipeline.default_schema.tables)
+    existing = set(_dataset(where).schema.tables)
     for name, kind in kinds.items():
         child = f"{table}__{name}"
         if kind != "multi_entity" or child not in existing:
             continue
         links = out.links.setdefault(name, [])
-        for link in _read(pipeline, child):
+        for link in _read(where, child):
             parent = dlt_id_to_id.get(link["_dlt_parent_id"])
             if parent is None:
                 # only an append-only destination keeps child rows of superseded root rows
@@ -251,7 +260,7 @@ class Comparison:
 
 
 def compare_entity(
-    pipeline: dlt.Pipeline,
+    where: Readable,
     site: Any,
     entity_type: str,
     allow_extra: Iterable[int] = (),
@@ -259,7 +268,7 @@ def compare_entity(
 ) -> Comparison:
     kinds = field_types(site, entity_type)
     expected = expected_tables(site, entity_type)
-    actual = destination_tables(pipeline, entity_type, kinds, latest_row_per_id)
+    actual = destination_tables(where, entity_type, kinds, latest_row_per_id)
     missing = sorted(set(expected.root) - set(actual.root))
     extra = sorted(set(actual.root) - set(expected.root) - set(allow_extra))
     different: list[str] = []
@@ -302,7 +311,7 @@ def compare_entity(
 
 
 def assert_destination_matches_site(
-    pipeline: dlt.Pipeline,
+    where: Readable,
     site: Any,
     entity_types: Iterable[str],
     allow_extra: Iterable[int] = (),
@@ -320,7 +329,7 @@ def assert_destination_matches_site(
     counts: dict[str, int] = {}
     allowed = set(allow_extra)
     for entity_type in entity_types:
-        result = compare_entity(pipeline, site, entity_type, allowed, latest_row_per_id)
+        result = compare_entity(where, site, entity_type, allowed, latest_row_per_id)
         counts[entity_type] = result.compared
         problems.extend(result.problems())
     assert not problems, "destination differs from the site:\n  " + "\n  ".join(problems)
@@ -331,14 +340,14 @@ Contents = dict[str, tuple[list[tuple[Any, ...]], list[tuple[Any, ...]], list[in
 
 
 def destination_contents(
-    pipeline: dlt.Pipeline, site: Any, entity_types: Iterable[str], latest_row_per_id: bool = False
+    where: Readable, site: Any, entity_types: Iterable[str], latest_row_per_id: bool = False
 ) -> Contents:
     """What the destination holds per entity type, without dlt's bookkeeping and in comparable form:
     (root rows, link rows, ids flagged retired), each sorted. Equal before and after a run that
     changed nothing, and between two destinations loaded from the same site."""
     out: Contents = {}
     for entity_type in entity_types:
-        tables = destination_tables(pipeline, entity_type, field_types(site, entity_type), latest_row_per_id)
+        tables = destination_tables(where, entity_type, field_types(site, entity_type), latest_row_per_id)
         root = sorted((tuple(sorted(row.items())) for row in tables.root.values()), key=repr)
         links = sorted((name, *link) for name, rows in tables.links.items() for link in rows)
         out[entity_type] = (root, links, sorted(tables.retired))
