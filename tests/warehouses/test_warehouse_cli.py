@@ -1,0 +1,100 @@
+"""The pipeline script into PostgreSQL and parquet files, configured the ways dlt documents:
+environment variables, then .dlt/config.toml and .dlt/secrets.toml; a missing setting exits 2."""
+
+import uuid
+from pathlib import Path
+from typing import Any
+
+import dlt
+import psycopg2
+import pyarrow.parquet as pq
+from destination_truth import assert_destination_matches_site
+from postgres_server import PostgresServer
+from test_pipeline_cli import run_script, summary_rows, with_project_config
+
+ENTITIES = ["Shot", "Version"]
+
+
+def postgres_counts(server: PostgresServer, schema: str) -> dict[str, int]:
+    with psycopg2.connect(server.dsn) as conn, conn.cursor() as cur:
+        cur.execute(
+            "select table_name from information_schema.tables where table_schema = %s"
+            " and table_name not like '\\_dlt%%'",
+            (schema,),
+        )
+        tables = [name for (name,) in cur.fetchall()]
+        counts = {}
+        for table in tables:
+            cur.execute(f'select count(*) from "{schema}"."{table}"')
+            counts[table] = cur.fetchone()[0]
+    return counts
+
+
+def test_script_loads_postgres_configured_by_env_then_by_dlt_files(
+    sandbox: Any, postgres_server: PostgresServer, tmp_path: Path
+) -> None:
+    cwd = with_project_config(tmp_path)
+    dataset = f"shotgun_cli_{uuid.uuid4().hex[:8]}"
+    args = ("--dataset", dataset, "--entities", ",".join(ENTITIES))
+
+    missing = run_script(cwd, "--destination", "postgres", *args, env=sandbox.env())
+    assert missing.returncode == 2, missing.stderr
+    assert "DESTINATION__POSTGRES__CREDENTIALS" in missing.stderr and "Traceback" not in missing.stderr
+
+    env = {**sandbox.env(), "DESTINATION__POSTGRES__CREDENTIALS": postgres_server.dsn}
+    first = run_script(cwd, "--destination", "postgres", *args, env=env)
+    assert first.returncode == 0, first.stderr
+    assert "into postgres" in first.stdout
+    assert summary_rows(first.stdout) == postgres_counts(postgres_server, dataset)
+    assert postgres_server.password not in first.stdout + first.stderr
+
+    # the same through the files: destination_type in config.toml, split keys in secrets.toml
+    config = cwd / ".dlt" / "config.toml"
+    config.write_text(
+        config.read_text().replace('destination_type = "duckdb"', 'destination_type = "postgres"')
+    )
+    (cwd / ".dlt" / "secrets.toml").write_text(
+        "[destination.postgres.credentials]\n"
+        f'database = "{postgres_server.database}"\nusername = "{postgres_server.user}"\n'
+        f'password = "{postgres_server.password}"\nhost = "{postgres_server.host}"\n'
+        f"port = {postgres_server.port}\n"
+    )
+    shot = sandbox.site.records("Shot")[0]
+    sandbox.site.update("Shot", shot["id"], {"description": "changed for the second run"})
+    second = run_script(cwd, *args, env=sandbox.env())
+    assert second.returncode == 0, second.stderr
+    assert "into postgres" in second.stdout
+    assert 1 <= summary_rows(second.stdout)["shots"] < len(sandbox.site.records("Shot"))
+
+    pipeline = dlt.attach(
+        "shotgun_pipeline",
+        pipelines_dir=str(cwd / "dlt_data" / "pipelines"),
+        destination=dlt.destinations.postgres(postgres_server.dlt_credentials()),
+        dataset_name=dataset,
+    )
+    counts = assert_destination_matches_site(pipeline, sandbox.site, ENTITIES)
+    print(f"\npostgres through the script: rows compared {counts}")
+    formats = {
+        job.job_file_info.file_format
+        for load_id in pipeline.list_completed_load_packages()
+        for job in pipeline.get_load_package_info(load_id).jobs["completed_jobs"]
+    }
+    assert formats == {"insert_values", "sql"}, formats
+
+
+def test_script_writes_parquet_to_shotgun_data_or_the_configured_bucket(sandbox: Any, tmp_path: Path) -> None:
+    cwd = with_project_config(tmp_path)
+    result = run_script(cwd, "--destination", "filesystem", "--entities", "Shot", env=sandbox.env())
+    assert result.returncode == 0, result.stderr
+    assert "newest `_dlt_load_id` per id" in result.stdout  # says the files append
+    shots = sorted((cwd / "shotgun_data" / "shotgun" / "shots").iterdir())
+    assert shots and all(f.suffix == ".parquet" for f in shots)
+    assert sum(pq.read_metadata(f).num_rows for f in shots) == summary_rows(result.stdout)["shots"]
+
+    lake = tmp_path / "lake"
+    env = {**sandbox.env(), "DESTINATION__FILESYSTEM__BUCKET_URL": str(lake)}
+    other = run_script(
+        cwd, "--destination", "filesystem", "--entities", "Shot", "--pipeline-name", "lake", env=env
+    )
+    assert other.returncode == 0, other.stderr
+    assert [f.suffix for f in (lake / "shotgun" / "shots").iterdir()] == [".parquet"]
