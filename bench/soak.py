@@ -9,7 +9,8 @@ as a subprocess against it, loading DuckDB. Each round changes the site (updates
 retirement), starts the script, kills it with SIGKILL a seeded-random delay into a seeded-random
 phase (extract, normalize or load, told apart by dlt's log; see tests/reliability/crash.py),
 reruns it to completion and compares the destination with the site row for row
-(tests/destination_truth.py). The first round's kill hits the first load.
+(tests/destination_truth.py). The first round's kill hits the first load, about a quarter of the
+others a full reload (`--refresh`), the rest incremental runs.
 
 Prints one table row per fault setting: runs, kills by the phase they landed in, and rows lost
 (live on the site, missing), duplicated (extra rows with the same id, or the same parent and list
@@ -61,6 +62,7 @@ class Tally:
     duplicated: int = 0
     stale: int = 0
     failed_reruns: int = 0
+    reloads: int = 0
     seconds: float = 0.0
 
 
@@ -138,29 +140,48 @@ def count_problems(cli: CliDir, site: Any) -> tuple[int, int, int, list[str]]:
     return lost, duplicated, stale, examples
 
 
+def quiet_disconnects(sandbox: Sandbox) -> None:
+    """Killed clients break pipes mid-answer by design: do not print a traceback for each."""
+    server: Any = sandbox._server  # the sandbox has no public hook for its socket server's errors
+    default = server.handle_error
+
+    def handle_error(request: Any, client_address: Any) -> None:
+        if not isinstance(sys.exc_info()[1], (BrokenPipeError, ConnectionResetError)):
+            default(request, client_address)
+
+    server.handle_error = handle_error
+
+
 def soak(args: argparse.Namespace, faults_on: bool, root: Path) -> Tally:
     rng = random.Random(f"soak:{args.seed}:{faults_on}")
     tally = Tally(FAULTS_ON if faults_on else "none")
     started = time.monotonic()
     flags = ("--page-size", str(args.page_size))
     with Sandbox(seed=args.seed, scale=args.scale) as sandbox:
+        quiet_disconnects(sandbox)
         # how long each phase lasts here, from one uninterrupted first load in a scratch directory
         set_faults(sandbox, faults_on, args.latency)
         probe = CliDir(root / f"probe_{faults_on}")
         whole = run_and_kill(
             probe.command(*flags), probe.cwd, probe.env(sandbox.env(), RETRY_ENV), "load", delay=3600
         )
-        durations = {"extract": 1.0, "normalize": 0.3, "load": 0.5, **phase_durations(whole.stderr)}
-        print(f"  phases of a first load: {', '.join(f'{p} {s:.2f} s' for p, s in durations.items())}")
+        full = {"extract": 1.0, "normalize": 0.3, "load": 0.5, **phase_durations(whole.stderr)}
+        print(f"  phases of a first load: {', '.join(f'{p} {s:.2f} s' for p, s in full.items())}")
+        incremental = dict(full)
         cli = CliDir(root / ("faults" if faults_on else "quiet"))
         env = cli.env(sandbox.env(), RETRY_ENV)
         for round_no in range(args.kills):
             if round_no:
                 change_site(sandbox.site, rng, round_no)
             set_faults(sandbox, faults_on, args.latency)
+            # the first round kills the first load; a quarter of the others a full reload (--refresh)
+            reload = round_no > 0 and rng.random() < 0.25
+            durations = full if reload or round_no == 0 else incremental
             target = rng.choice(KILL_PHASES)
             delay = rng.uniform(0, 1.2 * durations[target])
-            kill = run_and_kill(cli.command(*flags), cli.cwd, env, target, delay)
+            killed_flags = (*flags, "--refresh") if reload else flags
+            kill = run_and_kill(cli.command(*killed_flags), cli.cwd, env, target, delay)
+            tally.reloads += reload
             tally.runs += 1
             tally.kills[kill.phase] += 1
             rerun_ok = False
@@ -171,7 +192,7 @@ def soak(args: argparse.Namespace, faults_on: bool, root: Path) -> Tally:
                     rerun_ok = True
                     measured = phase_durations(rerun.stderr)
                     if len(measured) == len(KILL_PHASES):  # a whole run: aim the next kills by it
-                        durations = measured
+                        incremental = measured
                     break
                 if args.verbose:
                     print(rerun.stderr[-2000:], file=sys.stderr)
@@ -182,7 +203,8 @@ def soak(args: argparse.Namespace, faults_on: bool, root: Path) -> Tally:
             tally.duplicated += duplicated
             tally.stale += stale
             print(
-                f"  round {round_no:>2}: {target:<9} +{delay:.2f} s -> died in {kill.phase:<9}"
+                f"  round {round_no:>2}: {'reload' if reload else 'incr.' if round_no else 'first'}"
+                f" {target:<9} +{delay:.2f} s -> died in {kill.phase:<9}"
                 f" rerun {'ok' if rerun_ok else 'FAILED'}; lost {lost}, duplicated {duplicated},"
                 f" stale {stale}" + (f"  e.g. {examples[0][:150]}" if examples else ""),
                 flush=True,
@@ -223,21 +245,24 @@ def phase_durations(log: str) -> dict[str, float]:
 
 def print_table(tallies: list[Tally]) -> None:
     landed = list(PHASES)
-    head = f"{'faults injected':<62} {'runs':>5} {'kills':>5}"
+    head = f"{'faults injected':<60} {'runs':>5} {'kills':>5}"
     head += "".join(f" {p:>9}" for p in landed)
-    head += f" {'lost':>5} {'dupl.':>6} {'stale':>6} {'secs':>6}"
+    head += f" {'reloads':>7} {'lost':>5} {'dupl.':>6} {'stale':>6} {'secs':>5}"
     print(head)
     print("-" * len(head))
     for t in tallies:
         kills = sum(n for phase, n in t.kills.items() if phase != "finished")
-        row = f"{t.faults:<62} {t.runs:>5} {kills:>5}"
+        row = f"{t.faults:<60} {t.runs:>5} {kills:>5}"
         row += "".join(f" {t.kills.get(p, 0):>9}" for p in landed)
-        row += f" {t.lost:>5} {t.duplicated:>6} {t.stale:>6} {t.seconds:>6.0f}"
+        row += f" {t.reloads:>7} {t.lost:>5} {t.duplicated:>6} {t.stale:>6} {t.seconds:>5.0f}"
         print(row)
     failed = sum(t.failed_reruns for t in tallies)
     if failed:
         print(f"{failed} rerun(s) did not complete in 3 tries")
-    print("kills by the phase dlt's log showed when SIGKILL was sent; 'finished': the run ended first")
+    print(
+        "kills: by the phase dlt's log showed when SIGKILL was sent ('finished': the run ended first);"
+        " reloads: killed runs that were full reloads (--refresh)"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

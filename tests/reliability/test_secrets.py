@@ -13,6 +13,7 @@ import os
 import subprocess
 import sys
 import threading
+import traceback
 import uuid
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -23,9 +24,10 @@ import duckdb
 import pyarrow.parquet as pq
 import pytest
 from destination_truth import assert_destination_matches_site
+from dlt.pipeline.exceptions import PipelineStepFailed
 from dlt.pipeline.state_sync import decompress_state
 
-from reliability.helpers import CLI_TIMEOUT, REPO, SCRIPT, CliDir, make_pipeline, run_source
+from reliability.helpers import CLI_TIMEOUT, REPO, SCRIPT, CliDir, make_pipeline, run_source, script_auth
 
 DEBUG_BOOTSTRAP = """
 import logging, runpy, sys
@@ -185,6 +187,29 @@ def test_no_secret_in_any_log_trace_package_state_or_table(sandbox: Any, tmp_pat
         leaks.extend(f"{name} in {path.relative_to(cli.cwd)}" for name in found(secrets, text))
     assert searched > 20 and cli.database.exists()
     assert not leaks, "secrets leaked:\n" + "\n".join(sorted(set(leaks)))
+
+
+def test_a_failed_run_s_exception_chain_holds_no_secret(sandbox: Any, tmp_path: Path) -> None:
+    """Tokens refused on every page: the whole exception chain, as a traceback prints it, is clean."""
+    key = f"scriptkey-{uuid.uuid4().hex[:12]}-DoNotLeak"
+    sandbox.site.add_script("chain_test_script", key)
+    tokens = capture_tokens(sandbox)
+
+    def revoke_always(request: Any) -> None:
+        if request.kind == "search":
+            sandbox.faults.revoke_all_tokens()
+
+    sandbox.faults.before_request = revoke_always
+    pipeline = make_pipeline(tmp_path)
+    credentials = script_auth(sandbox, client_id="chain_test_script", client_secret=key)
+    with pytest.raises(PipelineStepFailed) as failed:
+        run_source(pipeline, sandbox, credentials=credentials, entities=["Shot"])
+    sandbox.faults.reset()
+    chain = "".join(traceback.format_exception(failed.value))
+    assert "bearer token" in chain and len(tokens) >= 2
+    assert key not in chain and not [t for t in tokens if t in chain]
+    trace = pipeline.last_trace.asstr(verbosity=2) if pipeline.last_trace else ""
+    assert key not in trace and not [t for t in tokens if t in trace]
 
 
 def test_secrets_toml_is_git_ignored() -> None:

@@ -22,10 +22,14 @@ TYPES = ["Shot", "Version"]
 
 
 def _go_down(sandbox: Any, when: str) -> None:
-    """`down` from the first request on, or from the first schema read, or from the 2nd page."""
+    """`down` from the first request on, from the first schema read or from the 2nd page; or every
+    data answer cut off mid-body."""
     faults = sandbox.faults
     if when == "from the start":
         faults.down = True
+        return
+    if when == "cutting every answer off mid-body":
+        faults.drop_share = 1.0
         return
     seen = {"n": 0}
     trigger_kind, trigger_n = ("schema", 1) if when == "during the schema reads" else ("search", 2)
@@ -56,7 +60,13 @@ def test_site_down_longer_than_the_retries_fails_clearly_and_a_rerun_mends(
     assert len(site.mutate("Version", 0.3, seed=7)) > 2 * int(ARGS[-1])  # so the next run pages
 
     problems: list[str] = []
-    for when in ("from the start", "during the schema reads", "while paging"):
+    modes = {
+        "from the start": "503",
+        "during the schema reads": "503",
+        "while paging": "503",
+        "cutting every answer off mid-body": "connection",
+    }
+    for when, cause in modes.items():
         _go_down(sandbox, when)
         started = time.monotonic()
         failed = cli.run(site_env, *ARGS, extra_env=SMALL_RETRY_BUDGET)
@@ -67,8 +77,8 @@ def test_site_down_longer_than_the_retries_fails_clearly_and_a_rerun_mends(
             problems.append(f"down {when}: exit status {failed.returncode}, not 1 (rerun later): {said}")
         if "Traceback" in said or not said.startswith("error: "):
             problems.append(f"down {when}: not one clear message but:\n{said[-1500:]}")
-        elif "503" not in said or "again later" not in said.lower():
-            problems.append(f"down {when}: no word of the site down (503) and a rerun: {said}")
+        elif cause not in said or "again later" not in said.lower():
+            problems.append(f"down {when}: no word of the cause ({cause}) and a rerun: {said}")
         if took > FAST:
             problems.append(f"down {when}: failing took {took:.1f} s")
         if cli.cursors() != cursors:
