@@ -202,9 +202,10 @@ def soak(args: argparse.Namespace, faults_on: bool, root: Path) -> Tally:
             tally.lost += lost
             tally.duplicated += duplicated
             tally.stale += stale
+            kind = "reload" if reload else "incremental" if round_no else "first load"
             print(
-                f"  round {round_no:>2}: {'reload' if reload else 'incr.' if round_no else 'first'}"
-                f" {target:<9} +{delay:.2f} s -> died in {kill.phase:<9}"
+                f"  round {round_no:>2} ({kind}):"
+                f" kill {delay:.2f} s into {target:<9} -> died in {kill.phase:<9}"
                 f" rerun {'ok' if rerun_ok else 'FAILED'}; lost {lost}, duplicated {duplicated},"
                 f" stale {stale}" + (f"  e.g. {examples[0][:150]}" if examples else ""),
                 flush=True,
