@@ -16,7 +16,7 @@ the site are retired there.
 """
 
 import datetime as dt
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 import dlt
@@ -93,7 +93,7 @@ class RetirementReader:
         auth: ShotgunAuth,
         mode: str,
         fields: str | list[str],
-        window_end: str,
+        site_clock: Callable[[], str],
         lookback_seconds: int,
         page_size: int,
         reconcile: bool,
@@ -103,13 +103,15 @@ class RetirementReader:
         self.auth = auth
         self.mode = mode
         self.fields = fields
-        self.window_end = window_end
+        self.site_clock = site_clock
+        self.window_end = ""  # set when a run starts reading
         self.lookback_seconds = lookback_seconds
         self.page_size = page_size
         self.reconcile = reconcile
         self.flatten = RecordFlattener(schema, marks=live_row_marks(mode))
 
     def rows(self) -> Iterator[dict[str, Any]]:
+        self.window_end = self.site_clock()
         state = dlt.current.resource_state()
         # the first run starts where its own entity reads start, so nothing retired mid-run escapes
         since = state.get("events_read_to") or self.window_end

@@ -43,19 +43,20 @@ class ShotgunKeysetPaginator(BasePaginator):
     ones after it, and the window itself is fixed in the request body by the caller.
     """
 
-    def __init__(self, page_size: int = DEFAULT_PAGE_SIZE) -> None:
+    def __init__(self, page_size: int = DEFAULT_PAGE_SIZE, start_after: int = 0) -> None:
         super().__init__()
         self.page_size = check_page_size(page_size)
-        self.last_id = 0
+        self.start_after = start_after
+        self.last_id = start_after
 
     def init_request(self, request: Request) -> None:
         self._has_next_page = True
-        self.last_id = 0
+        self.last_id = self.start_after
         body = request.json if isinstance(request.json, dict) else {}
         body["sort"] = ID_FILTER_FIELD
         body["page"] = {"number": 1, "size": self.page_size}
         filters = [f for f in body.get("filters") or [] if not _is_id_cursor(f)]
-        filters.append([ID_FILTER_FIELD, "greater_than", 0])
+        filters.append([ID_FILTER_FIELD, "greater_than", self.start_after])
         body["filters"] = filters
         request.json = body
 

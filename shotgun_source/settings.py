@@ -29,3 +29,10 @@ DEFAULT_INITIAL_UPDATED_AT: Final[str] = "1970-01-01T00:00:00Z"
 TOKEN_REFRESH_MARGIN_SECONDS: Final[float] = 60.0
 """Refresh the 600 s bearer token this long before it expires, so a page request that waits
 in a retry does not go out with a token about to die."""
+
+DEFAULT_MAX_CONCURRENT_REQUESTS: Final[int] = 8
+"""Page requests in flight at once, for the whole source: hides the site's latency without
+inviting its rate limiter."""
+
+DEFAULT_PARALLEL_RANGES: Final[int] = 8
+"""Threads one large entity type's id ranges are read on."""

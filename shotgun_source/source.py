@@ -1,15 +1,18 @@
-"""The dlt source: one rest_api resource per ShotGrid entity type."""
+"""The dlt source: one resource per ShotGrid entity type, plus one for its retirements.
+
+Each entity resource is a dlt resource on dlt's `RESTClient` (with `ShotgunAuth` and the keyset
+paginator) rather than a `rest_api` config entry: rest_api pages one request after another, and a
+large type must be read in parallel id ranges to be fast (`reader.py`).
+"""
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import dlt
 from dlt.common.schema.typing import TColumnSchema
 from dlt.extract import DltResource
-from dlt.sources.rest_api import rest_api_resources
-from dlt.sources.rest_api.typing import Endpoint, EndpointResource, RESTAPIConfig
 
 from .auth import ShotgunAuth
 from .deletes import (
@@ -20,17 +23,17 @@ from .deletes import (
     retirement_resource,
 )
 from .errors import ShotgunConfigError
-from .paginator import ShotgunKeysetPaginator, check_page_size
+from .paginator import check_page_size
+from .reader import RequestSlots, WindowReader
 from .records import RecordFlattener
-from .responses import ResponseChecker
 from .schema import EntitySchema
 from .settings import (
-    API_PREFIX,
     DEFAULT_ENTITIES,
     DEFAULT_INITIAL_UPDATED_AT,
     DEFAULT_LOOKBACK_SECONDS,
+    DEFAULT_MAX_CONCURRENT_REQUESTS,
     DEFAULT_PAGE_SIZE,
-    SEARCH_CONTENT_TYPE,
+    DEFAULT_PARALLEL_RANGES,
 )
 from .site import ShotgunSite
 from .site_url import normalize_site_url
@@ -49,6 +52,8 @@ def shotgun_source(
     initial_updated_at: str = DEFAULT_INITIAL_UPDATED_AT,
     deletes: str = "soft",
     reconcile_deletes: bool = False,
+    max_concurrent_requests: int = DEFAULT_MAX_CONCURRENT_REQUESTS,
+    parallel_ranges: int = DEFAULT_PARALLEL_RANGES,
 ) -> list[DltResource]:
     """Resources for ShotGrid entity types, incremental on `updated_at` and merged on `id`.
 
@@ -70,32 +75,47 @@ def shotgun_source(
             true), "hard" (removed, child rows too) or "ignore". Read from the event log.
         reconcile_deletes: Also compare every id on the site with the destination each run
             (one request per 5000 rows per type): certainty at the price of a full id scan.
+        max_concurrent_requests: Page requests in flight at once, all entity types together.
+        parallel_ranges: Threads one large entity type's id ranges are read on (1: one by one).
 
     Returns:
         One resource per entity type, named by the server's plural slug (`shots`, `human_users`).
     """
     _check_settings(page_size, lookback_seconds, initial_updated_at)
+    _check_positive("max_concurrent_requests", max_concurrent_requests)
+    _check_positive("parallel_ranges", parallel_ranges)
     mode = check_delete_mode(deletes)
     auth = credentials.bind(site_url)
     site = ShotgunSite(auth.site_url or normalize_site_url(site_url), auth)
     entity_types = site.resolve_entity_types(entities if entities else list(DEFAULT_ENTITIES))
     schemas = site.entity_schemas(entity_types)
-    # the window ends when the run starts, by the site's clock, so it cannot grow while we page
-    window_end = time.strftime(SHOTGRID_TIME_FORMAT, time.gmtime(auth.site_now()))
+
+    def site_clock() -> str:
+        """Now by the site's clock: each resource's window ends when it starts reading, so the
+        window cannot grow while it pages, and a source object run again reads up to then."""
+        return time.strftime(SHOTGRID_TIME_FORMAT, time.gmtime(auth.site_now()))
+
     selected = _selected_fields(fields, schemas)
     reads = [EntityRead.of(schema, selected.get(schema.entity_type), mode) for schema in schemas]
-    config: RESTAPIConfig = {
-        "client": {"base_url": f"{site.site_url}{API_PREFIX}/", "auth": auth},
-        "resource_defaults": {
-            "primary_key": "id",
-            "write_disposition": "merge",
-            "parallelized": True,
-        },
-        "resources": [
-            _entity_resource(read, site, page_size, lookback_seconds, initial_updated_at, window_end)
-            for read in reads
-        ],
-    }
+    slots = RequestSlots(max_concurrent_requests)
+    entity_resources = [
+        _entity_resource(
+            read,
+            WindowReader(
+                site.site_url,
+                auth,
+                read.schema.entity_type,
+                read.field_list,
+                page_size,
+                slots,
+                parallel_ranges,
+            ),
+            lookback_seconds,
+            initial_updated_at,
+            site_clock,
+        )
+        for read in reads
+    ]
     retirements = [
         retirement_resource(
             RetirementReader(
@@ -104,7 +124,7 @@ def shotgun_source(
                 auth,
                 mode,
                 read.field_list,
-                window_end,
+                site_clock,
                 lookback_seconds,
                 page_size,
                 reconcile_deletes,
@@ -115,7 +135,7 @@ def shotgun_source(
         for read in reads
         if mode != "ignore" and read.schema.cursor_field == "updated_at"  # the event log is never retired
     ]
-    return [*rest_api_resources(config), *retirements]
+    return [*entity_resources, *retirements]
 
 
 @dataclass(frozen=True)
@@ -139,46 +159,43 @@ class EntityRead:
 
 def _entity_resource(
     read: EntityRead,
-    site: ShotgunSite,
-    page_size: int,
+    reader: WindowReader,
     lookback_seconds: int,
     initial_updated_at: str,
-    window_end: str,
-) -> EndpointResource:
-    """The rest_api resource config of one entity type: a keyset-paged `_search` in a fixed window."""
+    site_clock: Callable[[], str],
+) -> DltResource:
+    """One entity type's resource: its window read by `reader`, rows flattened, merged on `id`.
+
+    The window runs from the stored cursor minus the lookback (dlt's incremental with `lag`) to
+    the run's start; a type without a timestamp to window on is read whole and replaced.
+    """
     schema = read.schema
     cursor = schema.cursor_field
-    body: dict[str, Any] = {
-        "filters": [],
-        "fields": read.field_list,
-        "options": {"include_archived_projects": True},
-    }
-    endpoint: Endpoint = {
-        "path": f"entity/{schema.entity_type}/_search",
-        "method": "POST",
-        "headers": {"Content-Type": SEARCH_CONTENT_TYPE, "Accept": "application/json"},
-        "json": body,
-        "paginator": ShotgunKeysetPaginator(page_size),
-        "data_selector": "data",
-        "response_actions": [ResponseChecker(site.site_url)],
-    }
-    if cursor:
-        body["filters"].append([cursor, "between", ["{incremental.start_value}", window_end]])
-        endpoint["incremental"] = {
-            "cursor_path": cursor,
-            "initial_value": initial_updated_at,
-            "lag": lookback_seconds,
-            "on_cursor_value_missing": "raise",
-        }
-    return {
-        "name": schema.table_name,
-        # a type without a timestamp to window on is read whole each run, and replaced
-        "write_disposition": "merge" if cursor else "replace",
-        "columns": read.columns,
-        "nested_hints": schema.nested_hints(),
-        "processing_steps": [{"map": RecordFlattener(schema, marks=read.marks)}],
-        "endpoint": endpoint,
-    }
+
+    def windowed(
+        window: dlt.sources.incremental[str] = dlt.sources.incremental(
+            cursor or "updated_at",
+            initial_value=initial_updated_at,
+            lag=lookback_seconds,
+            on_cursor_value_missing="raise",
+        ),
+    ) -> Iterator[list[dict[str, Any]]]:
+        yield from reader.pages([[cursor, "between", [window.start_value, site_clock()]]])
+
+    def whole() -> Iterator[list[dict[str, Any]]]:
+        yield from reader.pages([])
+
+    resource = dlt.resource(
+        windowed if cursor else whole,
+        name=schema.table_name,
+        primary_key="id",
+        write_disposition="merge" if cursor else "replace",
+        columns=read.columns,
+        nested_hints=schema.nested_hints(),
+        max_table_nesting=1,
+        parallelized=True,
+    )
+    return resource.add_map(RecordFlattener(schema, marks=read.marks))
 
 
 def _selected_fields(
@@ -209,6 +226,14 @@ def _selected_fields(
             )
         selected[schema.entity_type] = names
     return selected
+
+
+def _check_positive(name: str, value: Any) -> None:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise ShotgunConfigError(
+            f"{name} must be a whole number, 1 or more, got {value!r}."
+            f" Set [sources.shotgun] {name} or SOURCES__SHOTGUN__{name.upper()}."
+        )
 
 
 def _check_settings(page_size: Any, lookback_seconds: Any, initial_updated_at: Any) -> None:

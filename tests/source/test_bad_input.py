@@ -168,13 +168,13 @@ def test_malformed_pages_fail_the_run_and_move_no_cursor(
     sandbox: Any, source_for: Any, make_pipeline: Any, kind: str, fragment: str
 ) -> None:
     pipeline = make_pipeline()
-    pipeline.run(source_for(sandbox, entities=["Shot"]))
+    pipeline.run(source_for(sandbox, entities=["Shot"], deletes="ignore"))
     cursor = cursor_of(pipeline, "shots")
     assert cursor is not None
     shot = sandbox.site.records("Shot")[0]
     sandbox.site.update("Shot", shot["id"], {"description": "changed after the first run"})
 
-    source = source_for(sandbox, entities=["Shot"])
+    source = source_for(sandbox, entities=["Shot"], deletes="ignore")
     sandbox.faults.corrupt_next(kind, count=1)
     started = time.monotonic()
     with pytest.raises(PipelineStepFailed) as failed:
@@ -184,7 +184,7 @@ def test_malformed_pages_fail_the_run_and_move_no_cursor(
     assert cursor_of(pipeline, "shots") == cursor
 
     sandbox.faults.reset()
-    pipeline.run(source_for(sandbox, entities=["Shot"]))
+    pipeline.run(source_for(sandbox, entities=["Shot"], deletes="ignore"))
     with pipeline.sql_client() as client:
         rows = client.execute_sql("select description from shots where id = %s", shot["id"])
     assert rows == [("changed after the first run",)]

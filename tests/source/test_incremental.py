@@ -1,5 +1,6 @@
 """Incremental loads over real HTTP into real DuckDB files: first load, reruns, changes, faults."""
 
+import time
 from typing import Any
 
 import dlt
@@ -136,3 +137,17 @@ def test_two_second_tokens_with_429s_complete(sandbox: Any, source_for: Any, mak
     sandbox.faults.reset()
     assert rate_limited > 0 and token_requests > 1, (rate_limited, token_requests)
     assert_destination_matches_site(pipeline, sandbox.site, FIVE)
+
+
+def test_a_source_object_run_again_reads_up_to_the_new_run(
+    sandbox: Any, source_for: Any, make_pipeline: Any
+) -> None:
+    """Long-lived processes (Dagster, a scheduler loop) build the source once and run it often."""
+    source = source_for(sandbox, entities=["Shot"])
+    pipeline = make_pipeline()
+    pipeline.run(source)
+    shot = sandbox.site.records("Shot")[0]
+    time.sleep(1.1)  # a later second on the site's clock than the first run's window end
+    sandbox.site.update("Shot", shot["id"], {"description": "changed after the source was built"})
+    pipeline.run(source)
+    assert_destination_matches_site(pipeline, sandbox.site, ["Shot"])
