@@ -21,13 +21,11 @@ from typing import Any
 import dlt
 from dlt.common.configuration.exceptions import ConfigFieldMissingException
 from dlt.common.typing import TLoaderFileFormat
-from dlt.pipeline.exceptions import PipelineStepFailed
 
 from shotgun_source import (
     ShotgunAuth,
     ShotgunAuthError,
     ShotgunConfigError,
-    ShotgunError,
     ShotgunPermissionError,
     shotgun_source,
 )
@@ -220,7 +218,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         help_text = SITE_URL_HELP if "site_url" in exc.fields else CREDENTIALS_HELP
         print(f"error: missing setting(s) {', '.join(exc.fields)}. {help_text}", file=sys.stderr)
         return 2
-    except (ShotgunError, PipelineStepFailed) as exc:
+    except Exception as exc:  # a failed run: say why in one message, not a traceback
         missing = find_missing_setting(exc)
         if missing is not None:
             # dlt found no destination credentials or bucket: a setting to fix, not a rerun

@@ -16,6 +16,7 @@ from .errors import (
     ShotgunError,
     ShotgunPermissionError,
     ShotgunResponseError,
+    ShotgunUnavailableError,
 )
 from .paginator import ShotgunKeysetPaginator, ShotgunLinksPaginator
 from .schema import table_name_for
@@ -32,6 +33,7 @@ __all__ = [
     "ShotgunLinksPaginator",
     "ShotgunPermissionError",
     "ShotgunResponseError",
+    "ShotgunUnavailableError",
     "shotgun_source",
     "table_name_for",
 ]

@@ -27,6 +27,7 @@ from .errors import (
     ShotgunAuthError,
     ShotgunConfigError,
     ShotgunResponseError,
+    ShotgunUnavailableError,
     body_preview,
     connection_error,
     connection_failure_kind,
@@ -240,8 +241,8 @@ class ShotgunAuth(AuthConfigBase):
                     f"ShotGrid at {site} refused the {who} (HTTP {response.status_code}, code {code}:"
                     f" {text}). {CREDENTIALS_HELP}"
                 )
-            if response.status_code >= 500:
-                raise ShotgunAuthError(
+            if response.status_code >= 500 or response.status_code == 429:
+                raise ShotgunUnavailableError(
                     f"ShotGrid at {site} could not issue a token (HTTP {response.status_code}: {text});"
                     " the site may be down or under maintenance. Run again later."
                 )

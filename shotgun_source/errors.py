@@ -37,6 +37,11 @@ class ShotgunConnectionError(ShotgunError):
     """The site could not be reached at all (DNS, refused connection, TLS)."""
 
 
+class ShotgunUnavailableError(ShotgunError):
+    """The site kept answering 5xx or 429 until the retries ran out: down, in maintenance or
+    rate limiting. Nothing is wrong with the settings; a later run will do."""
+
+
 class ShotgunAuthError(ShotgunError):
     """The site refused the credentials or the token."""
 
@@ -135,7 +140,10 @@ def connection_error(exc: BaseException, site_url: str) -> ShotgunConnectionErro
     elif kind == "tls":
         what = "the TLS handshake failed (check the certificate or a proxy in between)"
     else:
-        what = f"the connection failed ({type(exc).__name__})"
+        return ShotgunConnectionError(
+            f"Cannot reach the ShotGrid site {site_url}: the connection kept failing"
+            f" ({type(exc).__name__}) until the retries ran out. Run again later."
+        )
     return ShotgunConnectionError(f"Cannot reach the ShotGrid site {site_url}: {what}. {SITE_URL_HELP}")
 
 

@@ -8,7 +8,7 @@ from typing import Any
 from urllib.parse import urljoin
 
 import orjson
-from requests import Response
+from requests import HTTPError, Response
 
 from .errors import (
     CREDENTIALS_HELP,
@@ -25,15 +25,16 @@ from .site_url import same_origin
 
 
 def is_transient(status: int) -> bool:
-    """Statuses dlt's retrying session retries: leave them to it."""
+    """Statuses dlt's retrying session retries."""
     return status == 429 or status >= 500
 
 
 class ResponseChecker:
     """A `requests` response hook: parse JSON once, check the envelope, explain errors.
 
-    Runs inside dlt's retrying `send`, so it leaves 429 and 5xx alone (they are retried) and
-    raises only for answers that no retry can mend.
+    Runs inside dlt's retrying `send`: a 429 or 5xx raises `HTTPError` carrying the response,
+    which dlt retries (honouring `Retry-After`) and re-raises once the attempts run out; any
+    other failure raises an error that no retry can mend, at once.
     """
 
     def __init__(self, site_url: str) -> None:
@@ -42,7 +43,7 @@ class ResponseChecker:
     def __call__(self, response: Response, *args: Any, **kwargs: Any) -> None:
         status = response.status_code
         if is_transient(status):
-            return
+            raise HTTPError(f"{status} {response.reason} for {describe_request(response)}", response=response)
         if 300 <= status < 400:
             location = urljoin(response.url, response.headers.get("Location", ""))
             if not same_origin(location, self.site_url):

@@ -7,10 +7,10 @@ from typing import Any
 from dlt.common.configuration import resolve_configuration
 from dlt.common.configuration.specs import RuntimeConfiguration
 from dlt.sources.helpers.requests.retry import Client
-from requests.exceptions import ConnectionError
+from requests.exceptions import ConnectionError, HTTPError
 
 from .auth import ShotgunAuth
-from .errors import ShotgunConfigError, connection_error
+from .errors import ShotgunConfigError, ShotgunUnavailableError, connection_error, explain_failure
 from .responses import ResponseChecker
 from .schema import EntitySchema, table_name_for
 from .settings import API_PREFIX
@@ -38,6 +38,8 @@ class ShotgunSite:
             )
         except ConnectionError as exc:
             raise connection_error(exc, self.site_url) from None
+        except HTTPError as exc:  # dlt's retries gave up on a 5xx or 429
+            raise ShotgunUnavailableError(explain_failure(exc)) from None
         return response.json()
 
     def entity_types(self) -> list[str]:

@@ -381,7 +381,8 @@ def postgres_server() -> Iterator[PostgresServer]:
 def postgres_dataset_name(request: pytest.FixtureRequest) -> str:
     """A schema name no other test uses, so tests sharing the session server cannot see each other's
     tables. The test name is kept in it (for debugging) within PostgreSQL's 63-byte identifier limit."""
-    test_name = re.sub(r"[^a-z0-9]+", "_", request.node.name.lower()).strip("_")[:40]
+    # no trailing "_": dlt collapses the "__" it would make with the suffix's "_"
+    test_name = re.sub(r"[^a-z0-9]+", "_", request.node.name.lower()).strip("_")[:40].rstrip("_")
     return f"t_{test_name}_{uuid.uuid4().hex[:8]}"
 
 
