@@ -1,4 +1,6 @@
-"""Retired records: ShotGrid deletes by retiring, and no `updated_at` cursor ever sees that.
+"""What the event log knows and no `updated_at` cursor sees: retirements, revivals, renames.
+
+ShotGrid deletes by retiring, and no `updated_at` cursor ever sees that.
 
 Retiring a record leaves its `updated_at` alone and hides it from every read, so a mirror that
 only follows `updated_at` keeps retired rows forever. The event log records each retirement and
@@ -13,10 +15,15 @@ one request per entity type when nothing happened, and turns them into rows of t
 `reconcile=True` also compares every id on the site with the destination's, for users who want
 certainty over thrift: rows missing from the destination are read again, rows no longer live on
 the site are retired there.
+
+Renaming a record (a Task's `content`, a Shot's `code`) changes the `<link>__name` of every row
+that links to it, yet leaves those rows' `updated_at` alone. The same event-log read also picks up
+the renames of the types this type links to, and those linking rows are read again.
 """
 
 import datetime as dt
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import dlt
@@ -40,6 +47,18 @@ EVENT_TYPE = "EventLogEntry"
 IDS_PER_REQUEST = 500
 """Ids per `id in [...]` filter when re-reading retired or revived records."""
 SHOTGRID_TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
+HASH_FILTERS_CONTENT_TYPE = "application/vnd+shotgun.api3_hash+json"
+LINK_NAME_FIELDS: dict[str, tuple[str, ...]] = {
+    "HumanUser": ("name", "firstname", "lastname"),
+    "ApiUser": ("firstname",),
+    "Project": ("name",),
+    "Task": ("content",),
+    "Note": ("subject",),
+    "TimeLog": ("description",),
+}
+"""The field(s) a link's `name` comes from, per target type; `code` (and `name`) elsewhere, as the
+python-api documents: Shot, Asset, Sequence, Version, Episode, Playlist, PublishedFile, custom..."""
+DEFAULT_LINK_NAME_FIELDS = ("code", "name")
 
 
 def check_delete_mode(deletes: Any) -> str:
@@ -83,8 +102,22 @@ def _shift(timestamp: str, seconds: int) -> str:
     return moment.strftime(SHOTGRID_TIME_FORMAT)
 
 
-class RetirementReader:
-    """Reads one entity type's retirements and revivals since the last run and yields their rows."""
+@dataclass
+class EventChanges:
+    """What one run learns from the event log for one entity type."""
+
+    retired: dict[int, str | None] = field(default_factory=dict)
+    """Ids retired, with when."""
+    revived: list[int] = field(default_factory=list)
+    renamed: dict[str, set[int]] = field(default_factory=dict)
+    """Renamed records of the types this one links to, by type."""
+    recent: list[int] = field(default_factory=list)
+    """Events the next run reads again (its lookback): applied already."""
+
+
+class EventLogReader:
+    """Reads one entity type's retirements, revivals and linked renames since the last run, and
+    yields the rows they change."""
 
     def __init__(
         self,
@@ -97,6 +130,7 @@ class RetirementReader:
         lookback_seconds: int,
         page_size: int,
         reconcile: bool,
+        refresh_link_names: bool,
     ) -> None:
         self.schema = schema
         self.site_url = site_url
@@ -108,6 +142,7 @@ class RetirementReader:
         self.lookback_seconds = lookback_seconds
         self.page_size = page_size
         self.reconcile = reconcile
+        self.refresh_link_names = refresh_link_names
         self.flatten = RecordFlattener(schema, marks=live_row_marks(mode))
 
     def rows(self) -> Iterator[dict[str, Any]]:
@@ -122,77 +157,127 @@ class RetirementReader:
             data_selector="data",
         )
         applied = set(state.get("applied_events") or ())
-        retired, revived, recent = self._changes(client, _shift(since, self.lookback_seconds), applied)
+        changes = self._changes(client, _shift(since, self.lookback_seconds), applied)
+        retired, revived = changes.retired, changes.revived
         if self.reconcile:
             more_retired, missing = self._reconcile(client)
             retired.update({i: None for i in more_retired if i not in retired})
             revived = sorted(set(revived) | set(missing))
         yield from self._retired_rows(client, retired)
         yield from self._live_rows(client, revived)
+        yield from self._relinked_rows(client, changes.renamed, skip=set(retired) | set(revived))
         state["events_read_to"] = self.window_end
         # the next run re-reads the lookback window; these events are applied already
-        state["applied_events"] = recent
+        state["applied_events"] = changes.recent
 
     def _search(
         self, client: RESTClient, entity_type: str, body: dict[str, Any], page_size: int
     ) -> Iterator[Any]:
+        content_type = HASH_FILTERS_CONTENT_TYPE if isinstance(body["filters"], dict) else SEARCH_CONTENT_TYPE
         pages = client.paginate(
             f"entity/{entity_type}/_search",
             method="POST",
             json=body,
+            headers={"Content-Type": content_type},
             paginator=ShotgunKeysetPaginator(page_size),
             hooks={"response": [ResponseChecker(self.site_url)]},
         )
         for page in pages:
             yield from page
 
-    def _changes(
-        self, client: RESTClient, start: str, applied: set[int]
-    ) -> tuple[dict[int, str | None], list[int], list[int]]:
-        """The last retirement or revival of each record in the window, from the event log.
-
-        Returns (retired ids with when, revived ids, ids of events the next run will read again).
-        Records whose last event an earlier run applied already are left out, so re-reading the
-        lookback window costs no further requests.
-        """
+    def _event_filters(self, start: str) -> dict[str, Any] | None:
+        """(this type's retirements or revivals) or (renames of the types it links to), in the window."""
         entity_type = self.schema.entity_type
-        kinds = {f"Shotgun_{entity_type}_Retirement": True, f"Shotgun_{entity_type}_Revival": False}
-        body = {
-            "filters": [
-                ["event_type", "in", list(kinds)],
+        wanted: list[Any] = []
+        if self.mode != "ignore":
+            wanted.append(
+                ["event_type", "in", [f"Shotgun_{entity_type}_{k}" for k in ("Retirement", "Revival")]]
+            )
+        targets = sorted({t for types in self.schema.link_targets.values() for t in types})
+        if self.refresh_link_names and targets:
+            names = sorted({n for t in targets for n in LINK_NAME_FIELDS.get(t, DEFAULT_LINK_NAME_FIELDS)})
+            renames = [
+                ["event_type", "in", [f"Shotgun_{t}_Change" for t in targets]],
+                ["attribute_name", "in", names],
+            ]
+            wanted.append({"logical_operator": "and", "conditions": renames})
+        if not wanted:
+            return None
+        return {
+            "logical_operator": "and",
+            "conditions": [
                 ["created_at", "between", [start, self.window_end]],
+                {"logical_operator": "or", "conditions": wanted},
             ],
-            "fields": ["event_type", "created_at", "meta", "entity"],
+        }
+
+    def _changes(self, client: RESTClient, start: str, applied: set[int]) -> "EventChanges":
+        """What the event log says happened in the window that an earlier run has not applied.
+
+        For retirements and revivals only each record's last event counts. Events of the last
+        `lookback_seconds` are remembered, since the next run reads them again.
+        """
+        changes = EventChanges()
+        filters = self._event_filters(start)
+        if filters is None:
+            return changes
+        body = {
+            "filters": filters,
+            "fields": ["event_type", "attribute_name", "created_at", "meta", "entity"],
         }
         latest: dict[int, tuple[int, bool, str | None]] = {}
         next_start = _shift(self.window_end, self.lookback_seconds)
-        recent: list[int] = []
+        own = f"Shotgun_{self.schema.entity_type}_"
         try:
             for event in self._search(client, EVENT_TYPE, body, self.page_size):
                 attributes = event.get("attributes") or {}
                 meta = attributes.get("meta") or {}
                 link = ((event.get("relationships") or {}).get("entity") or {}).get("data") or {}
                 entity_id = meta.get("entity_id") or link.get("id")
+                event_type = str(attributes.get("event_type") or "")
                 if not isinstance(entity_id, int):
                     continue
                 if str(attributes.get("created_at") or "") >= next_start:
-                    recent.append(event["id"])
-                previous = latest.get(entity_id)
-                if previous is None or previous[0] < event["id"]:
-                    latest[entity_id] = (
-                        event["id"],
-                        kinds[attributes["event_type"]],
-                        attributes.get("created_at"),
-                    )
-        except ShotgunPermissionError as exc:
+                    changes.recent.append(event["id"])
+                if event_type.startswith(own) and not event_type.endswith("_Change"):
+                    previous = latest.get(entity_id)
+                    if previous is None or previous[0] < event["id"]:
+                        is_retirement = event_type.endswith("_Retirement")
+                        latest[entity_id] = (event["id"], is_retirement, attributes.get("created_at"))
+                elif event["id"] not in applied:  # a rename of a record this type links to
+                    target = meta.get("entity_type") or link.get("type") or event_type.split("_")[1]
+                    changes.renamed.setdefault(str(target), set()).add(entity_id)
+        except ShotgunPermissionError:
             raise ShotgunPermissionError(
-                f"{exc} Retirements are read from the event log (EventLogEntry): give the credentials"
-                ' read access to it, or set deletes = "ignore".'
+                "The credentials may not read the event log (EventLogEntry), where retirements and"
+                " renames are read from. Give them read access to EventLogEntry, or set"
+                ' deletes = "ignore" and refresh_link_names = false.'
             ) from None
         pending = {i: last for i, last in latest.items() if last[0] not in applied}
-        retired = {i: at for i, (_, is_retirement, at) in pending.items() if is_retirement}
-        revived = sorted(i for i, (_, is_retirement, _) in pending.items() if not is_retirement)
-        return retired, revived, sorted(recent)
+        changes.retired = {i: at for i, (_, is_retirement, at) in pending.items() if is_retirement}
+        changes.revived = sorted(i for i, (_, is_retirement, _) in pending.items() if not is_retirement)
+        changes.recent.sort()
+        return changes
+
+    def _relinked_rows(
+        self, client: RESTClient, renamed: dict[str, set[int]], skip: set[int]
+    ) -> Iterator[dict[str, Any]]:
+        """The live rows linking to a renamed record, read again so their link names are new."""
+        done = set(skip)
+        for name, targets in self.schema.link_targets.items():
+            for target in targets:
+                ids = sorted(renamed.get(target, ()))
+                for start in range(0, len(ids), IDS_PER_REQUEST):
+                    links = [{"type": target, "id": i} for i in ids[start : start + IDS_PER_REQUEST]]
+                    body = {
+                        "filters": [[name, "in", links]],
+                        "fields": self.fields,
+                        "options": {"include_archived_projects": True},
+                    }
+                    for record in self._search(client, self.schema.entity_type, body, IDS_PER_REQUEST):
+                        if record["id"] not in done:
+                            done.add(record["id"])
+                            yield self.flatten(record)
 
     def _records(self, client: RESTClient, ids: Sequence[int], retired: bool) -> Iterator[dict[str, Any]]:
         options: dict[str, Any] = {"include_archived_projects": True}
@@ -255,18 +340,17 @@ def _destination_live_ids(table: str, flagged: bool) -> set[int]:
         return set()
 
 
-def retirement_resource(
-    reader: RetirementReader, columns: dict[str, TColumnSchema], nested: Any
-) -> DltResource:
-    """A resource writing retirement rows into the entity's own table, with the same hints."""
+def event_log_resource(reader: EventLogReader, columns: dict[str, TColumnSchema], nested: Any) -> DltResource:
+    """A resource writing the rows the event log changes into the entity's own table, with the
+    same hints (`<table>_events`)."""
 
-    def retirements() -> Iterator[dict[str, Any]]:
+    def changes() -> Iterator[dict[str, Any]]:
         yield from reader.rows()
 
     table = reader.schema.table_name
     return dlt.resource(
-        retirements,
-        name=f"{table}_retirements",
+        changes,
+        name=f"{table}_events",
         table_name=table,
         primary_key="id",
         write_disposition="merge",

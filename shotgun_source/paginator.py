@@ -55,9 +55,13 @@ class ShotgunKeysetPaginator(BasePaginator):
         body = request.json if isinstance(request.json, dict) else {}
         body["sort"] = ID_FILTER_FIELD
         body["page"] = {"number": 1, "size": self.page_size}
-        filters = [f for f in body.get("filters") or [] if not _is_id_cursor(f)]
-        filters.append([ID_FILTER_FIELD, "greater_than", self.start_after])
-        body["filters"] = filters
+        filters = body.get("filters")
+        if isinstance(filters, dict):  # hash filters: the cursor joins the top-level "and" group
+            filters["conditions"] = [c for c in filters.get("conditions") or [] if not _is_id_cursor(c)]
+            filters["conditions"].append([ID_FILTER_FIELD, "greater_than", self.start_after])
+        else:
+            body["filters"] = [f for f in filters or [] if not _is_id_cursor(f)]
+            body["filters"].append([ID_FILTER_FIELD, "greater_than", self.start_after])
         request.json = body
 
     def update_state(self, response: Response, data: list[Any] | None = None) -> None:
@@ -74,8 +78,8 @@ class ShotgunKeysetPaginator(BasePaginator):
         self.last_id = last_id
 
     def update_request(self, request: Request) -> None:
-        body = cast(dict[str, Any], request.json)
-        for condition in body["filters"]:
+        filters = cast(dict[str, Any], request.json)["filters"]
+        for condition in filters["conditions"] if isinstance(filters, dict) else filters:
             if _is_id_cursor(condition):
                 condition[2] = self.last_id
 

@@ -93,6 +93,8 @@ class EntitySchema:
     entity_type: str
     field_types: dict[str, str]
     descriptions: dict[str, str] = field(default_factory=dict)
+    link_targets: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    """Entity types each entity and multi-entity field may point at (`valid_types`)."""
 
     @property
     def table_name(self) -> str:
@@ -112,16 +114,21 @@ class EntitySchema:
         """Build from the `data` of `GET /api/v1/schema/{Type}/fields`."""
         field_types: dict[str, str] = {}
         descriptions: dict[str, str] = {}
+        link_targets: dict[str, tuple[str, ...]] = {}
         for name, spec in fields.items():
             if not isinstance(spec, dict):
                 continue
             field_types[name] = str(_unwrap(spec.get("data_type")) or "")
+            if field_types[name] in (ENTITY, MULTI_ENTITY):
+                properties = spec.get("properties") or {}
+                valid = _unwrap(properties.get("valid_types")) if isinstance(properties, dict) else None
+                link_targets[name] = tuple(str(t) for t in valid or ())
             title = str(_unwrap(spec.get("name")) or "").strip()
             text = str(_unwrap(spec.get("description")) or "").strip()
             described = ": ".join(part for part in (title, text) if part)
             if described:
                 descriptions[name] = described
-        return cls(entity_type=entity_type, field_types=field_types, descriptions=descriptions)
+        return cls(entity_type, field_types, descriptions, link_targets)
 
     def only(self, names: Sequence[str]) -> "EntitySchema":
         """The same type restricted to some fields, so only they become columns."""
@@ -130,6 +137,7 @@ class EntitySchema:
             entity_type=self.entity_type,
             field_types={k: v for k, v in self.field_types.items() if k in keep},
             descriptions={k: v for k, v in self.descriptions.items() if k in keep},
+            link_targets={k: v for k, v in self.link_targets.items() if k in keep},
         )
 
     def fields_of_type(self, *data_types: str) -> list[str]:

@@ -16,11 +16,11 @@ from dlt.extract import DltResource
 
 from .auth import ShotgunAuth
 from .deletes import (
-    RetirementReader,
+    EventLogReader,
     check_delete_mode,
+    event_log_resource,
     live_row_marks,
     retirement_columns,
-    retirement_resource,
 )
 from .errors import ShotgunConfigError
 from .paginator import check_page_size
@@ -52,6 +52,7 @@ def shotgun_source(
     initial_updated_at: str = DEFAULT_INITIAL_UPDATED_AT,
     deletes: str = "soft",
     reconcile_deletes: bool = False,
+    refresh_link_names: bool = True,
     max_concurrent_requests: int = DEFAULT_MAX_CONCURRENT_REQUESTS,
     parallel_ranges: int = DEFAULT_PARALLEL_RANGES,
 ) -> list[DltResource]:
@@ -75,6 +76,8 @@ def shotgun_source(
             true), "hard" (removed, child rows too) or "ignore". Read from the event log.
         reconcile_deletes: Also compare every id on the site with the destination each run
             (one request per 5000 rows per type): certainty at the price of a full id scan.
+        refresh_link_names: Read again the rows linking to a record renamed on the site (its
+            `<link>__name` changes, their `updated_at` does not). Read from the event log.
         max_concurrent_requests: Page requests in flight at once, all entity types together.
         parallel_ranges: Threads one large entity type's id ranges are read on (1: one by one).
 
@@ -116,9 +119,10 @@ def shotgun_source(
         )
         for read in reads
     ]
-    retirements = [
-        retirement_resource(
-            RetirementReader(
+    uses_event_log = mode != "ignore" or refresh_link_names
+    event_log_resources = [
+        event_log_resource(
+            EventLogReader(
                 read.schema,
                 site.site_url,
                 auth,
@@ -128,14 +132,16 @@ def shotgun_source(
                 lookback_seconds,
                 page_size,
                 reconcile_deletes,
+                refresh_link_names,
             ),
             read.columns,
             read.schema.nested_hints(),
         )
         for read in reads
-        if mode != "ignore" and read.schema.cursor_field == "updated_at"  # the event log is never retired
+        # the event log itself is never retired and links to nothing that is renamed
+        if uses_event_log and read.schema.cursor_field == "updated_at"
     ]
-    return [*entity_resources, *retirements]
+    return [*entity_resources, *event_log_resources]
 
 
 @dataclass(frozen=True)

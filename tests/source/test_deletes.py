@@ -153,7 +153,7 @@ def test_reconcile_finds_old_retirements_and_lost_rows(
 ) -> None:
     site = sandbox.site
     pipeline = make_pipeline()
-    pipeline.run(source_for(sandbox, entities=["Shot"], deletes="ignore"))
+    pipeline.run(source_for(sandbox, entities=["Shot"], deletes="ignore", refresh_link_names=False))
     shots = [s["id"] for s in site.records("Shot")]
     site.retire("Shot", shots[3])
     site.advance_clock(3600)  # deletes are switched on an hour later: the event is behind any lookback
@@ -178,6 +178,9 @@ def test_without_event_log_access_the_error_says_what_to_do(
     error = find_shotgun_error(failed.value)
     assert isinstance(error, ShotgunPermissionError)
     assert "EventLogEntry" in str(error) and 'deletes = "ignore"' in str(error)
+    assert "refresh_link_names = false" in str(error)
     make_pipeline(name="ignoring").run(
-        source_for(sandbox, credentials=credentials, entities=["Shot"], deletes="ignore")
+        source_for(
+            sandbox, credentials=credentials, entities=["Shot"], deletes="ignore", refresh_link_names=False
+        )
     )
