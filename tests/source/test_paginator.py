@@ -105,3 +105,32 @@ def test_page_numbers_lose_a_row_when_one_leaves_mid_read(sandbox: Any) -> None:
 def test_keyset_paging_loses_nothing_when_one_leaves_mid_read(sandbox: Any) -> None:
     got, live = _read_all_while_retiring(sandbox, ShotgunKeysetPaginator(page_size=10), "POST")
     assert live <= got
+
+
+def test_auth_and_links_paginator_plug_into_a_rest_api_config(sandbox: Any, make_pipeline: Any) -> None:
+    """The pieces work in a user's own dlt rest_api config, as the README shows."""
+    from dlt.sources.rest_api import rest_api_source
+
+    auth = script_auth(sandbox).bind(sandbox.url)
+    notes = rest_api_source(
+        {
+            "client": {"base_url": f"{sandbox.url}/api/v1/", "auth": auth},
+            "resources": [
+                {
+                    "name": "notes",
+                    "primary_key": "id",
+                    "endpoint": {
+                        "path": "entity/Note",
+                        "params": {"fields": "subject,content"},
+                        "paginator": ShotgunLinksPaginator(page_size=50),
+                        "data_selector": "data",
+                    },
+                }
+            ],
+        },
+        name="shotgun_notes",
+    )
+    pipeline = make_pipeline(name="own_rest_api")
+    pipeline.run(notes)
+    loaded = {row[0] for row in pipeline.dataset()["notes"].select("id").fetchall()}
+    assert loaded == {n["id"] for n in sandbox.site.records("Note")} and len(loaded) > 50
