@@ -35,8 +35,11 @@ def change_site(site: Any, rng: random.Random) -> None:
 
 
 def pending_packages(cli: CliDir) -> list[str]:
+    """Packages dlt still has to normalize or load. (A killed extract or normalize also leaves its
+    unfinished package in a temporary folder, `normalize/<id>` or `load/new/<id>`, which dlt
+    never reads again nor removes: disk, not data.)"""
     work = cli.working_dir
-    folders = [work / "normalize" / "extracted", work / "load" / "normalized", work / "load" / "new"]
+    folders = [work / "normalize" / "extracted", work / "load" / "normalized"]
     return [str(p) for folder in folders if folder.exists() for p in folder.iterdir()]
 
 
