@@ -4,32 +4,63 @@
     python pipelines/shotgun_pipeline.py --demo             # the bundled sandbox site, no set-up
     python pipelines/shotgun_pipeline.py --destination postgres --entities Shot,Version
     python pipelines/shotgun_pipeline.py --destination filesystem   # parquet files under ./shotgun_data
+    python pipelines/shotgun_pipeline.py --check            # do the site and credentials work? loads nothing
+    python pipelines/shotgun_pipeline.py --progress log     # progress lines on stderr while it runs
 
 Exit status: 0 loaded; 1 the run failed (nothing half-done is committed, rerun); 2 a setting or the
-credentials must be fixed first.
+credentials must be fixed first. `--check` has one status per failure: see CHECK_EXIT below.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
+import os
+import socket
 import sys
+import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 import dlt
-from dlt.common.configuration.exceptions import ConfigFieldMissingException
+import requests
+from dlt.common.configuration import known_sections, resolve_configuration, with_config
+from dlt.common.configuration.exceptions import (
+    ConfigFieldMissingException,
+    ConfigValueCannotBeCoercedException,
+)
+from dlt.common.configuration.specs import RuntimeConfiguration
+from dlt.common.runtime.collector import Collector
 from dlt.common.typing import TLoaderFileFormat
+from dlt.sources.helpers.requests.retry import Client
+from dlt.sources.helpers.rest_client import RESTClient
+from requests.adapters import HTTPAdapter
 
 from shotgun_source import (
+    ShotgunAPIError,
     ShotgunAuth,
     ShotgunAuthError,
     ShotgunConfigError,
+    ShotgunConnectionError,
+    ShotgunError,
     ShotgunPermissionError,
+    ShotgunResponseError,
+    ShotgunUnavailableError,
     shotgun_source,
 )
 from shotgun_source.errors import CREDENTIALS_HELP, SITE_URL_HELP, explain_failure, find_shotgun_error
+from shotgun_source.responses import ResponseChecker
+from shotgun_source.settings import API_PREFIX, DEFAULT_ENTITIES, SEARCH_CONTENT_TYPE
+from shotgun_source.site import ShotgunSite
+from shotgun_source.site_url import normalize_site_url
+
+E = TypeVar("E", bound=BaseException)
 
 PIPELINE_NAME = "shotgun_pipeline"
 DEMO_PIPELINE_NAME = "shotgun_demo"
@@ -49,6 +80,34 @@ dlt counts csv rows as rows x columns, so the summary and the trace would lie. P
 ADBC driver and lands json as `json`, not `jsonb`."""
 DEFAULT_BUCKET_URL = "shotgun_data"
 """Where `--destination filesystem` writes when no bucket_url is configured (relative to the run dir)."""
+PROGRESS_CHOICES = ("auto", "none", "log", "tqdm", "enlighten", "alive_progress")
+PROGRESS_PACKAGES = {"tqdm": "tqdm", "enlighten": "enlighten", "alive_progress": "alive-progress"}
+"""The module each progress display imports, and the PyPI package that brings it."""
+LOG_PROGRESS_PERIOD = 10.0
+"""Seconds between two `--progress log` reports: a few lines every 10 s read well in a scheduler's log."""
+CHECK_EXIT = {
+    "unavailable": 1,
+    "setting": 2,
+    "dns": 3,
+    "refused": 4,
+    "connection": 5,
+    "not_shotgrid": 6,
+    "credentials": 7,
+    "permission": 8,
+}
+"""`--check` exit statuses, one per failure, so a script or a monitor can tell them apart:
+1 the site answers 5xx/429 or not in time (try later), 2 a setting is missing or invalid,
+3 the host name does not resolve, 4 nothing listens at the address (refused or no answer to connect),
+5 the connection broke after it opened (TLS), 6 the server is not a ShotGrid site,
+7 the site refused the credentials, 8 the credentials may not read an entity type the pipeline loads."""
+CHECK_RUNTIME = {
+    "RUNTIME__REQUEST_MAX_ATTEMPTS": "2",
+    "RUNTIME__REQUEST_BACKOFF_FACTOR": "0.5",
+    "RUNTIME__REQUEST_MAX_RETRY_DELAY": "2",
+    "RUNTIME__REQUEST_TIMEOUT": "10",
+}
+"""A check answers in seconds: two tries per request, 10 s each, instead of the run's patient retries."""
+CONNECT_TIMEOUT_SECONDS = 5.0
 DESTINATION_HELP = {
     "postgres": "Set [destination.postgres.credentials] (database, username, password, host, port) in"
     " .dlt/secrets.toml, or DESTINATION__POSTGRES__CREDENTIALS=postgresql://user:password@host:5432/database.",
@@ -87,6 +146,22 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--page-size", type=int, help="rows per request, 1..5000 (default: 500)")
     parser.add_argument("--pipeline-name", help=f"dlt pipeline name (default: {PIPELINE_NAME})")
+    parser.add_argument(
+        "--progress",
+        choices=PROGRESS_CHOICES,
+        default="auto",
+        help="progress while the run extracts, normalizes and loads, by dlt's own collectors: log"
+        f" (a few lines on stderr every {LOG_PROGRESS_PERIOD:g} s), tqdm, enlighten, alive_progress"
+        ' (pip install -e ".[progress]"), none; auto (default): tqdm on a terminal when installed,'
+        " else log on a terminal, none when output goes to a file or a scheduler",
+    )
+    parser.add_argument(
+        "--check",
+        action="store_true",
+        help="check the site and credentials only: sign in, list the entity types, read one record of"
+        " each type this pipeline loads, and exit (0 when all is well, 1-8 by what failed); loads"
+        " nothing, creates no pipeline",
+    )
     return parser.parse_args(argv)
 
 
@@ -129,7 +204,140 @@ def make_destination(name: str) -> Any:
     return name
 
 
-def run(args: argparse.Namespace) -> int:
+class ProgressUnavailable(Exception):
+    """The chosen progress display needs a package that is not installed."""
+
+
+def progress_collector(choice: str, on_terminal: bool | None = None) -> Collector | None:
+    """dlt's collector for `--progress`; None shows no progress.
+
+    `auto` shows progress only to a person: tqdm on a terminal where it is installed, else dlt's
+    log lines; nothing when stderr is a file or a scheduler's log, where the summary says it all.
+    """
+    if on_terminal is None:
+        on_terminal = sys.stderr.isatty()
+    if choice == "auto":
+        if not on_terminal:
+            return None
+        choice = "tqdm" if _importable("tqdm") else "log"
+    if choice == "none":
+        return None
+    if choice == "log":
+        # stderr keeps stdout for the summary; system stats only where psutil is there to read them
+        return dlt.progress.log(
+            log_period=LOG_PROGRESS_PERIOD, logger=sys.stderr, dump_system_stats=_importable("psutil")
+        )
+    package = PROGRESS_PACKAGES[choice]
+    if not _importable(choice):
+        raise ProgressUnavailable(
+            f"--progress {choice} needs the {package} package, which is not installed."
+            f' Install the progress extra (pip install -e ".[progress]") or pip install {package};'
+            " --progress log needs nothing."
+        )
+    collectors: dict[str, Callable[[], Collector]] = {
+        "tqdm": dlt.progress.tqdm,  # draws on stderr
+        "enlighten": dlt.progress.enlighten,  # draws on the terminal (stdout); off when that is a file
+        "alive_progress": lambda: dlt.progress.alive_progress(file=sys.stderr),
+    }
+    return collectors[choice]()
+
+
+def _importable(module: str) -> bool:
+    try:
+        importlib.import_module(module)
+    except ImportError:
+        return False
+    return True
+
+
+def request_kind(path: str) -> str:
+    """What a ShotGrid REST request is for, by its path."""
+    if path.endswith("/auth/access_token"):
+        return "token"
+    if path.startswith(f"{API_PREFIX}/schema"):
+        return "schema"
+    if path.startswith(f"{API_PREFIX}/entity/EventLogEntry/"):
+        return "event log"
+    if path.startswith(f"{API_PREFIX}/entity/"):
+        return "records"
+    return "other"
+
+
+REQUEST_KINDS = ("token", "schema", "records", "event log", "other")
+
+
+@dataclass
+class RequestCounter:
+    """Requests this process sends to ShotGrid's REST API, counted where `requests` hands each one
+    to the network: every attempt, so dlt's retries and the token renewals after a 401 count too.
+
+    The source keeps its HTTP sessions to itself, so this is the one place a script can see every
+    request (see the README's proposal of a counter the source updates itself).
+    """
+
+    by_kind: Counter[str] = field(default_factory=Counter)
+    by_status: Counter[int] = field(default_factory=Counter)
+    failed_connections: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    @property
+    def total(self) -> int:
+        return sum(self.by_kind.values())
+
+    @property
+    def retryable_answers(self) -> int:
+        """Answers dlt retries: 429 (rate limited) and 5xx (down, maintenance)."""
+        return sum(n for status, n in self.by_status.items() if status == 429 or status >= 500)
+
+    @property
+    def retried(self) -> int:
+        """Attempts that failed in a way dlt retries: each one was followed by another try, or ended
+        the run."""
+        return self.retryable_answers + self.failed_connections
+
+    def record(self, url: str, status: int | None) -> None:
+        path = urlsplit(url).path
+        if not path.startswith(API_PREFIX):
+            return  # not ShotGrid: a warehouse's or a cloud bucket's HTTP API
+        with self._lock:
+            self.by_kind[request_kind(path)] += 1
+            if status is None:
+                self.failed_connections += 1
+            else:
+                self.by_status[status] += 1
+
+    @contextmanager
+    def counting(self) -> Iterator[RequestCounter]:
+        """Count while the block runs, on every thread; the adapter is restored afterwards."""
+        original = HTTPAdapter.send
+        counter = self
+
+        def send(adapter: HTTPAdapter, request: Any, *args: Any, **kwargs: Any) -> requests.Response:
+            try:
+                response = original(adapter, request, *args, **kwargs)
+            except requests.RequestException:
+                counter.record(request.url or "", None)
+                raise
+            counter.record(request.url or "", response.status_code)
+            return response
+
+        HTTPAdapter.send = send  # type: ignore[method-assign,assignment]
+        try:
+            yield self
+        finally:
+            HTTPAdapter.send = original  # type: ignore[method-assign]
+
+    def describe(self) -> str:
+        kinds = ", ".join(f"{kind} {self.by_kind[kind]:,}" for kind in REQUEST_KINDS if self.by_kind[kind])
+        renewals = self.by_status.get(401, 0)
+        return (
+            f"{self.total:,} to ShotGrid ({kinds or 'none'}); retried {self.retried:,}"
+            f" ({self.retryable_answers:,} answers 429/5xx, {self.failed_connections:,} failed connections)"
+            + (f"; {renewals:,} answered 401 and were sent again with a new token" if renewals else "")
+        )
+
+
+def run(args: argparse.Namespace, progress: Collector | None = None) -> int:
     pipeline_name = args.pipeline_name or (DEMO_PIPELINE_NAME if args.demo else PIPELINE_NAME)
     destination = args.destination or dlt.config.get(f"pipelines.{pipeline_name}.destination_type")
     if args.demo and not args.destination:
@@ -139,6 +347,7 @@ def run(args: argparse.Namespace) -> int:
         pipeline_name=pipeline_name,
         destination=make_destination(destination or DEFAULT_DESTINATION),
         dataset_name=dataset,
+        progress=progress,  # type: ignore[arg-type]  # None: dlt's silent default
     )
     source_args: dict[str, Any] = {}
     if args.entities:
@@ -146,26 +355,51 @@ def run(args: argparse.Namespace) -> int:
     if args.page_size is not None:
         source_args["page_size"] = args.page_size
     started = time.monotonic()
-    with demo_site() if args.demo else configured_site() as site_args:
+    counter = RequestCounter()
+    with counter.counting(), demo_site() if args.demo else configured_site() as site_args:
         source = shotgun_source(**site_args, **source_args)
         run_options: dict[str, Any] = {"loader_file_format": loader_file_format(pipeline)}
         # the sandbox is new on every demo run, so a demo always starts over
         if args.refresh or args.demo:
             run_options["refresh"] = "drop_sources"
         pipeline.run(source, **run_options)
-    print_summary(pipeline, time.monotonic() - started)
+    print_summary(pipeline, time.monotonic() - started, counter)
     return 0
 
 
-def print_summary(pipeline: dlt.Pipeline, elapsed: float) -> None:
-    """Rows loaded per table in this run."""
+def step_times(pipeline: dlt.Pipeline) -> str:
+    """`extract 1.1 s, normalize 0.8 s, load 1.4 s` from the run's trace."""
+    trace = pipeline.last_trace
+    parts = [
+        f"{step.step} {(step.finished_at - step.started_at).total_seconds():.1f} s"
+        for step in (trace.steps if trace else [])
+        if step.step in ("extract", "normalize", "load") and step.finished_at and step.started_at
+    ]
+    return f" ({', '.join(parts)})" if parts else ""
+
+
+def cursors(pipeline: dlt.Pipeline) -> list[tuple[str, str, str]]:
+    """(resource, cursor, value) after the run: each entity resource's incremental cursor, and how far
+    each event-log resource has read retirements and renames."""
+    resources = pipeline.state.get("sources", {}).get("shotgun", {}).get("resources", {})
+    found: list[tuple[str, str, str]] = []
+    for name, state in sorted(resources.items()):
+        for cursor, values in sorted((state.get("incremental") or {}).items()):
+            found.append((name, cursor, str(values.get("last_value") or "-")))
+        if "events_read_to" in state:
+            found.append((name, "events_read_to", str(state["events_read_to"] or "-")))
+    return found
+
+
+def print_summary(pipeline: dlt.Pipeline, elapsed: float, counter: RequestCounter | None = None) -> None:
+    """Rows loaded per table in this run, requests and retries, time, and the cursors it left."""
     trace = pipeline.last_trace
     counts = trace.last_normalize_info.row_counts if trace and trace.last_normalize_info else {}
     rows = {table: n for table, n in sorted(counts.items()) if not table.startswith("_dlt")}
     where = pipeline.destination.destination_type.rsplit(".", 1)[-1] if pipeline.destination else "?"
     print(
         f"Loaded pipeline {pipeline.pipeline_name} into {where},"
-        f" dataset {pipeline.dataset_name}, in {elapsed:.1f} s"
+        f" dataset {pipeline.dataset_name}, in {elapsed:.1f} s{step_times(pipeline)}"
     )
     width = max([len("table"), *map(len, rows)])
     print(f"  {'table':<{width}}  {'rows':>9}")
@@ -173,6 +407,15 @@ def print_summary(pipeline: dlt.Pipeline, elapsed: float) -> None:
         print(f"  {table:<{width}}  {n:>9,}")
     if not rows:
         print("  (no new or changed rows)")
+    if counter is not None:
+        print(f"Requests: {counter.describe()}")
+    marks = cursors(pipeline)
+    if marks:
+        print("Cursors (the next run reads from each, less lookback_seconds):")
+        name_width = max(len(name) for name, _, _ in marks)
+        cursor_width = max(len(cursor) for _, cursor, _ in marks)
+        for name, cursor, value in marks:
+            print(f"  {name:<{name_width}}  {cursor:<{cursor_width}}  {value}")
     if where == "filesystem":
         print(
             "Note: files hold every row each run loaded (dlt merges only into delta or iceberg tables),"
@@ -180,17 +423,38 @@ def print_summary(pipeline: dlt.Pipeline, elapsed: float) -> None:
         )
 
 
-def find_missing_setting(exc: BaseException) -> ConfigFieldMissingException | None:
-    """The missing-configuration error under dlt's step failure, if that is what stopped the run."""
+def find_in_chain(exc: BaseException, kind: type[E]) -> E | None:
+    """The error of type `kind` under dlt's step failure and exception chain, if there is one."""
     seen: set[int] = set()
     current: BaseException | None = exc
     while current is not None and id(current) not in seen:
         seen.add(id(current))
-        if isinstance(current, ConfigFieldMissingException):
+        if isinstance(current, kind):
             return current
         wrapped = getattr(current, "exception", None)  # PipelineStepFailed keeps the step's error here
         current = wrapped if isinstance(wrapped, BaseException) else current.__cause__ or current.__context__
     return None
+
+
+def find_missing_setting(exc: BaseException) -> ConfigFieldMissingException | None:
+    """The missing-configuration error under dlt's step failure, if that is what stopped the run."""
+    return find_in_chain(exc, ConfigFieldMissingException)
+
+
+def explain_unreadable_setting(exc: ConfigValueCannotBeCoercedException) -> str:
+    """What to write instead of a value dlt cannot read as the setting's type (the value itself is
+    not repeated: it may be a secret)."""
+    name = exc.field_name
+    return (
+        f"the setting `{name}` has a value that cannot be read as {getattr(exc.hint, '__name__', exc.hint)}."
+        f' In .dlt/config.toml write a list as a TOML list ({name} = ["Shot", "Version"]); in an'
+        f' environment variable as JSON (SOURCES__SHOTGUN__{name.upper()}=\'["Shot", "Version"]\').'
+    )
+
+
+def explain_missing_setting(exc: ConfigFieldMissingException) -> str:
+    help_text = SITE_URL_HELP if "site_url" in exc.fields else CREDENTIALS_HELP
+    return f"missing setting(s) {', '.join(exc.fields)}. {help_text}"
 
 
 def explain_missing_destination_setting(args: argparse.Namespace, exc: ConfigFieldMissingException) -> str:
@@ -207,18 +471,233 @@ def explain_missing_destination_setting(args: argparse.Namespace, exc: ConfigFie
     return f"the {destination} destination is missing setting(s) {fields} of {exc.spec_name}. {help_text}"
 
 
+class CheckFailed(Exception):
+    """What `--check` found wrong, with its exit status."""
+
+    def __init__(self, kind: str, message: str) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.status = CHECK_EXIT[kind]
+
+
+@dataclass
+class CheckSettings:
+    site_url: str
+    credentials: ShotgunAuth
+    entities: Sequence[str] | str | None
+    deletes: str
+
+
+@with_config(sections=(known_sections.SOURCES, "shotgun", "shotgun"))
+def configured_check_settings(
+    site_url: str = dlt.config.value,
+    credentials: ShotgunAuth = dlt.secrets.value,
+    entities: Sequence[str] | str | None = None,
+    deletes: str = "soft",
+) -> CheckSettings:
+    """The settings `shotgun_source()` would resolve, from the same places (.dlt/, SOURCES__SHOTGUN__*)."""
+    return CheckSettings(site_url, credentials, entities, deletes)
+
+
+@contextmanager
+def quick_retries() -> Iterator[None]:
+    """dlt's retry settings for a check, restored afterwards."""
+    saved = {key: os.environ.get(key) for key in CHECK_RUNTIME}
+    os.environ.update(CHECK_RUNTIME)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def check_site(args: argparse.Namespace) -> int:
+    """`--check`: sign in, list the entity types, read one record of each loaded type; load nothing.
+
+    Each step prints a line; the first failure prints why and what to do, and sets the exit status.
+    """
+    started = time.monotonic()
+    try:
+        with quick_retries(), demo_site() if args.demo else configured_site() as site_args:
+            if site_args:
+                settings = CheckSettings(site_args["site_url"], site_args["credentials"], None, "soft")
+            else:
+                settings = configured_check_settings()
+            run_check(settings, args.entities or settings.entities)
+    except ConfigFieldMissingException as exc:
+        return check_failed(CheckFailed("setting", explain_missing_setting(exc)))
+    except ConfigValueCannotBeCoercedException as exc:
+        return check_failed(CheckFailed("setting", explain_unreadable_setting(exc)))
+    except CheckFailed as exc:
+        return check_failed(exc)
+    print(f"OK: the site and the credentials work ({time.monotonic() - started:.1f} s). Nothing was loaded.")
+    return 0
+
+
+def check_failed(failure: CheckFailed) -> int:
+    print(f"error: check failed ({failure.kind.replace('_', ' ')}): {failure}", file=sys.stderr)
+    return failure.status
+
+
+def run_check(settings: CheckSettings, entities: Sequence[str] | str | None) -> None:
+    try:
+        site_url = normalize_site_url(settings.site_url)
+        auth = settings.credentials.bind(site_url)
+    except ShotgunConfigError as exc:
+        raise CheckFailed("setting", str(exc)) from None
+    who = f"script {auth.client_id}" if auth.client_id else f"user {auth.username}"
+    print(f"Checking ShotGrid site {site_url} as {who}")
+    check_network(site_url)
+    with site_step():
+        auth.current_token()
+    print("  sign-in     token issued")
+    site = ShotgunSite(site_url, auth)
+    with site_step():
+        available = site.entity_types()
+    print(f"  schema      {len(available)} entity types: {', '.join(available)}")
+    site.entity_types = lambda: available  # type: ignore[method-assign]  # resolved below without a second read
+    try:
+        wanted = site.resolve_entity_types(entities if entities else list(DEFAULT_ENTITIES))
+    except ShotgunConfigError as exc:
+        raise CheckFailed("setting", str(exc)) from None
+    if settings.deletes != "ignore" and "EventLogEntry" not in wanted:
+        wanted.append("EventLogEntry")  # retirements and renames are read from the event log
+    denied = probe_reads(site_url, auth, wanted)
+    readable = [t for t in wanted if t not in denied]
+    if readable:
+        print(f"  reads       one record of each: {', '.join(readable)}")
+    if denied:
+        event_log = (
+            ' The event log is read for deletes and renames: grant it, or set deletes = "ignore".'
+            if "EventLogEntry" in denied
+            else ""
+        )
+        raise CheckFailed(
+            "permission",
+            f"the credentials may not read {', '.join(denied)}, which this pipeline loads.{event_log}"
+            f" {next(iter(denied.values()))}",
+        )
+
+
+def check_network(site_url: str) -> None:
+    """Resolve the host and open a TCP connection, to tell DNS from a closed port from what comes
+    after. Skipped behind a proxy, where only the proxy is dialled."""
+    parts = urlsplit(site_url)
+    host = parts.hostname or ""
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    if requests.utils.get_environ_proxies(site_url):
+        print(f"  network     through a proxy (not checked directly): {host}:{port}")
+        return
+    try:
+        addresses = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror as exc:
+        raise CheckFailed(
+            "dns",
+            f"the host name {host} does not resolve ({exc.strerror}). Is the site URL spelled right?"
+            f" {SITE_URL_HELP}",
+        ) from None
+    address = addresses[0][4][0]
+    try:
+        with socket.create_connection((host, port), timeout=CONNECT_TIMEOUT_SECONDS):
+            pass
+    except ConnectionRefusedError:
+        raise CheckFailed(
+            "refused",
+            f"{host} ({address}) refused the connection on port {port}: no server listens there."
+            " Check the port in the site URL, or whether the server is up.",
+        ) from None
+    except OSError as exc:
+        raise CheckFailed(
+            "refused",
+            f"could not connect to {host} ({address}) port {port} within {CONNECT_TIMEOUT_SECONDS:g} s"
+            f" ({exc.strerror or type(exc).__name__}): a firewall, a proxy that must be set"
+            " (HTTPS_PROXY), or the server is down.",
+        ) from None
+    print(f"  network     {host} resolves to {address}, port {port} accepts connections")
+
+
+@contextmanager
+def site_step() -> Iterator[None]:
+    """Turn what the source raises into the check's failure kinds."""
+    try:
+        yield
+    except ShotgunAuthError as exc:
+        raise CheckFailed("credentials", str(exc)) from None
+    except ShotgunPermissionError as exc:
+        raise CheckFailed("permission", str(exc)) from None
+    except ShotgunConfigError as exc:
+        raise CheckFailed("setting", str(exc)) from None
+    except ShotgunConnectionError as exc:
+        # after a TCP connection worked: TLS, or DNS and refusals seen through a proxy
+        kind = {"dns": "dns", "refused": "refused"}.get(str(getattr(exc, "kind", "")), "connection")
+        raise CheckFailed(kind, str(exc)) from None
+    except (ShotgunResponseError, ShotgunAPIError) as exc:
+        raise CheckFailed("not_shotgrid", str(exc)) from None
+    except ShotgunUnavailableError as exc:
+        raise CheckFailed("unavailable", str(exc)) from None
+    except ShotgunError as exc:
+        raise CheckFailed("not_shotgrid", str(exc)) from None
+    except requests.RequestException as exc:
+        raise CheckFailed("unavailable", explain_failure(exc)) from None
+
+
+def probe_reads(site_url: str, auth: ShotgunAuth, entity_types: Sequence[str]) -> dict[str, str]:
+    """Read one record of each type, in parallel; the types the credentials may not read, and why.
+
+    The schema lists every type whatever the permissions: only a read tells."""
+
+    def probe(entity_type: str) -> str | None:
+        http = Client(raise_for_status=False)
+        http.update_from_config(resolve_configuration(RuntimeConfiguration()))
+        client = RESTClient(
+            base_url=f"{site_url}{API_PREFIX}/",
+            auth=auth,
+            headers={"Content-Type": SEARCH_CONTENT_TYPE, "Accept": "application/json"},
+            session=http.session,
+        )
+        try:
+            with site_step():
+                client.post(
+                    f"entity/{entity_type}/_search",
+                    json={"filters": [], "fields": ["id"], "page": {"number": 1, "size": 1}},
+                    hooks={"response": [ResponseChecker(site_url)]},
+                )
+        except CheckFailed as exc:
+            if exc.kind == "permission":
+                return str(exc)
+            raise
+        return None
+
+    with ThreadPoolExecutor(max_workers=min(8, len(entity_types))) as pool:
+        answers = list(pool.map(probe, entity_types))
+    return {t: why for t, why in zip(entity_types, answers, strict=True) if why is not None}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     try:
-        return run(args)
+        progress = progress_collector(args.progress)
+    except ProgressUnavailable as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    try:
+        if args.check:
+            return check_site(args)
+        return run(args, progress)
     except ShotgunConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except ConfigFieldMissingException as exc:
-        help_text = SITE_URL_HELP if "site_url" in exc.fields else CREDENTIALS_HELP
-        print(f"error: missing setting(s) {', '.join(exc.fields)}. {help_text}", file=sys.stderr)
+        print(f"error: {explain_missing_setting(exc)}", file=sys.stderr)
         return 2
     except Exception as exc:  # a failed run: say why in one message, not a traceback
+        unreadable = find_in_chain(exc, ConfigValueCannotBeCoercedException)
+        if unreadable is not None:
+            print(f"error: {explain_unreadable_setting(unreadable)}", file=sys.stderr)
+            return 2
         missing = find_missing_setting(exc)
         if missing is not None:
             # dlt found no destination credentials or bucket: a setting to fix, not a rerun

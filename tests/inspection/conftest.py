@@ -1,0 +1,32 @@
+"""One demo load for the inspection tests that only read what it left (dlt's CLI, the dashboard,
+the summary, the studio report): `python pipelines/shotgun_pipeline.py --demo`, as a user runs it."""
+
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from inspection.helpers import run_script
+
+
+@dataclass(frozen=True)
+class DemoRun:
+    cwd: Path
+    stdout: str
+    stderr: str
+    seconds: float
+
+    @property
+    def database(self) -> Path:
+        return self.cwd / "shotgun_demo.duckdb"
+
+
+@pytest.fixture(scope="session")
+def demo_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoRun]:
+    cwd = tmp_path_factory.mktemp("demo")
+    started = time.monotonic()
+    result = run_script(cwd, "--demo")
+    assert result.returncode == 0, result.stderr
+    yield DemoRun(cwd, result.stdout, result.stderr, time.monotonic() - started)
