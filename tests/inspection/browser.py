@@ -109,6 +109,19 @@ class Page:
             f"the page did not show what was expected within {timeout:.0f} s; it shows: {text[:3000]}"
         )
 
+    def wait_until_still(self, quiet: float = 1.5, timeout: float = 30) -> str:
+        """The page text once it has not changed for `quiet` seconds (cells done re-rendering)."""
+        deadline = time.monotonic() + timeout
+        text, since = self.text(), time.monotonic()
+        while time.monotonic() < deadline:
+            time.sleep(0.25)
+            now = self.text()
+            if now != text:
+                text, since = now, time.monotonic()
+            elif time.monotonic() - since >= quiet:
+                return text
+        raise AssertionError(f"the page kept changing for {timeout:.0f} s")
+
     def click_button(self, label: str) -> int:
         """Click every button whose text is `label`; how many there were."""
         script = (
