@@ -98,11 +98,23 @@ def searches_per_reader(sandbox: Any) -> dict[str, int]:
             continue
         key = str(request.entity_type)
         filters = request.body.get("filters", []) if isinstance(request.body, dict) else []
-        for condition in filters:
-            if isinstance(condition, list) and condition[:2] == ["event_type", "in"]:
-                key += f" {sorted(condition[2])}"
+        for event_types in _event_type_lists(filters):
+            key += f" {sorted(event_types)}"
         counts[key] = counts.get(key, 0) + 1
     return counts
+
+
+def _event_type_lists(filters: Any) -> list[list[str]]:
+    """The `event_type in [...]` lists of array or (nested) hash filters."""
+    if isinstance(filters, dict):
+        return [found for c in filters.get("conditions") or [] for found in _event_type_lists([c])]
+    found: list[list[str]] = []
+    for condition in filters or []:
+        if isinstance(condition, dict):
+            found.extend(_event_type_lists(condition))
+        elif isinstance(condition, list) and condition[:2] == ["event_type", "in"]:
+            found.append(list(condition[2]))
+    return found
 
 
 def loaded_rows(pipeline: dlt.Pipeline) -> dict[str, int]:
