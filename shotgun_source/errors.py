@@ -36,6 +36,11 @@ class ShotgunConfigError(ShotgunError, ValueError):
 class ShotgunConnectionError(ShotgunError):
     """The site could not be reached at all (DNS, refused connection, TLS)."""
 
+    def __init__(self, message: str, kind: str | None = None) -> None:
+        super().__init__(message)
+        self.kind = kind
+        """"dns", "refused" or "tls"; None when it kept failing until the retries ran out."""
+
 
 class ShotgunUnavailableError(ShotgunError):
     """The site kept answering 5xx or 429 until the retries ran out: down, in maintenance or
@@ -144,7 +149,7 @@ def connection_error(exc: BaseException, site_url: str) -> ShotgunConnectionErro
             f"Cannot reach the ShotGrid site {site_url}: the connection kept failing"
             f" ({type(exc).__name__}) until the retries ran out. Run again later."
         )
-    return ShotgunConnectionError(f"Cannot reach the ShotGrid site {site_url}: {what}. {SITE_URL_HELP}")
+    return ShotgunConnectionError(f"Cannot reach the ShotGrid site {site_url}: {what}. {SITE_URL_HELP}", kind)
 
 
 def explain_failure(exc: BaseException) -> str:

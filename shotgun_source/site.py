@@ -1,5 +1,6 @@
 """The reads the source makes before paging: which entity types exist and their fields."""
 
+import json
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -47,16 +48,27 @@ class ShotgunSite:
         data = self.get_json("schema").get("data") or {}
         return sorted(data) if isinstance(data, dict) else []
 
-    def resolve_entity_types(self, requested: Sequence[str] | str) -> list[str]:
+    def resolve_entity_types(
+        self, requested: Sequence[str] | str, available: Sequence[str] | None = None
+    ) -> list[str]:
         """Schema names for what the user asked for: names, slugs (any case), or "all".
 
-        Fails before any data is read when a name is unknown, listing the valid ones.
+        `requested` may also be one string: "Shot,Version", "all", or a JSON list as environment
+        variables carry lists. Fails before any data is read when a name is unknown, listing the
+        valid ones. `available` saves the type-list request when the caller has it already.
         """
-        available = self.entity_types()
+        available = list(available) if available is not None else self.entity_types()
         if isinstance(requested, str):
-            if requested.strip().lower() == "all":
+            text = requested.strip()
+            if text.lower() == "all":
                 return available
-            requested = [part for part in requested.replace(",", " ").split() if part]
+            if text.startswith("["):
+                try:
+                    requested = [str(name) for name in json.loads(text)]
+                except (ValueError, TypeError):
+                    raise ShotgunConfigError(f"`entities` is not a valid JSON list: {text!r}.") from None
+            else:
+                requested = [part for part in text.replace(",", " ").split() if part]
         by_key = {name.lower(): name for name in available}
         by_key.update({table_name_for(name): name for name in available})
         resolved: list[str] = []

@@ -45,7 +45,7 @@ SHOTGRID_TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 def shotgun_source(
     site_url: str = dlt.config.value,
     credentials: ShotgunAuth = dlt.secrets.value,
-    entities: Sequence[str] | str | None = None,
+    entities: Any = None,
     fields: dict[str, Sequence[str]] | None = None,
     page_size: int = DEFAULT_PAGE_SIZE,
     lookback_seconds: int = DEFAULT_LOOKBACK_SECONDS,
@@ -65,7 +65,9 @@ def shotgun_source(
         site_url: The site's address, e.g. `https://studio.shotgrid.autodesk.com`.
         credentials: Script name/key or user login, see `ShotgunAuth`.
         entities: Entity type names (`Shot`, `CustomEntity01`) or table slugs (`shots`), or "all"
-            (every type the credentials can read); default Project, Shot, Task, Asset, Version.
+            (every type the credentials can read); a list, or one string ("Shot,Version", or a
+            JSON list as environment variables carry lists); default Project, Shot, Task, Asset,
+            Version. (Typed `Any` so dlt hands a string from the environment over as it is.)
         fields: Per entity type (name or table), the fields to read (default every field); `id`
             and the cursor field are always added. Unknown names are refused.
         page_size: Rows per request, 1..5000.

@@ -98,3 +98,12 @@ def test_wrong_key_exits_2_and_never_prints_the_key(sandbox: Any, tmp_path: Path
     result = run_script(with_project_config(tmp_path), env=env)
     assert result.returncode == 2 and "refused the script key" in result.stderr
     assert "wrong-key-do-not-print" not in result.stdout + result.stderr
+
+
+def test_entities_from_an_environment_variable(sandbox: Any, tmp_path: Path) -> None:
+    """Environment variables carry lists as text: a comma list and a JSON list both work."""
+    for value, name in (("Shot,Version", "comma"), ('["Shot", "Version"]', "json")):
+        cwd = with_project_config(tmp_path / name)
+        result = run_script(cwd, env={**sandbox.env(), "SOURCES__SHOTGUN__ENTITIES": value})
+        assert result.returncode == 0, result.stderr
+        assert {"shots", "versions"} <= set(summary_rows(result.stdout)) and "tasks" not in result.stdout
