@@ -18,13 +18,11 @@ import importlib
 import os
 import socket
 import sys
-import threading
 import time
-from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
-from dataclasses import dataclass, field
+from contextlib import AbstractContextManager, contextmanager, nullcontext
+from dataclasses import dataclass
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
@@ -40,7 +38,6 @@ from dlt.common.runtime.collector import Collector
 from dlt.common.typing import TLoaderFileFormat
 from dlt.sources.helpers.requests.retry import Client
 from dlt.sources.helpers.rest_client import RESTClient
-from requests.adapters import HTTPAdapter
 
 from shotgun_source import (
     ShotgunAPIError,
@@ -59,6 +56,7 @@ from shotgun_source.responses import ResponseChecker
 from shotgun_source.settings import API_PREFIX, DEFAULT_ENTITIES, SEARCH_CONTENT_TYPE
 from shotgun_source.site import ShotgunSite
 from shotgun_source.site_url import normalize_site_url
+from shotgun_source.transport import RequestStats
 
 E = TypeVar("E", bound=BaseException)
 
@@ -180,8 +178,16 @@ def demo_site() -> Iterator[dict[str, Any]]:
 
 @contextmanager
 def configured_site() -> Iterator[dict[str, Any]]:
-    """Site and credentials from .dlt/config.toml, .dlt/secrets.toml or SOURCES__SHOTGUN__*."""
-    yield {}
+    """Site and credentials from .dlt/config.toml, .dlt/secrets.toml or SOURCES__SHOTGUN__*.
+
+    The credentials are resolved here, where the source would resolve them, so the summary can
+    read the requests they made."""
+    yield {"credentials": configured_credentials()}
+
+
+@with_config(sections=(known_sections.SOURCES, "shotgun", "shotgun"))
+def configured_credentials(credentials: ShotgunAuth = dlt.secrets.value) -> ShotgunAuth:
+    return credentials
 
 
 def destination_type(pipeline: dlt.Pipeline) -> str:
@@ -250,93 +256,6 @@ def _importable(module: str) -> bool:
     return True
 
 
-def request_kind(path: str) -> str:
-    """What a ShotGrid REST request is for, by its path."""
-    if path.endswith("/auth/access_token"):
-        return "token"
-    if path.startswith(f"{API_PREFIX}/schema"):
-        return "schema"
-    if path.startswith(f"{API_PREFIX}/entity/EventLogEntry/"):
-        return "event log"
-    if path.startswith(f"{API_PREFIX}/entity/"):
-        return "records"
-    return "other"
-
-
-REQUEST_KINDS = ("token", "schema", "records", "event log", "other")
-
-
-@dataclass
-class RequestCounter:
-    """Requests this process sends to ShotGrid's REST API, counted where `requests` hands each one
-    to the network: every attempt, so dlt's retries and the token renewals after a 401 count too.
-
-    The source keeps its HTTP sessions to itself, so this is the one place a script can see every
-    request (see the README's proposal of a counter the source updates itself).
-    """
-
-    by_kind: Counter[str] = field(default_factory=Counter)
-    by_status: Counter[int] = field(default_factory=Counter)
-    failed_connections: int = 0
-    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
-
-    @property
-    def total(self) -> int:
-        return sum(self.by_kind.values())
-
-    @property
-    def retryable_answers(self) -> int:
-        """Answers dlt retries: 429 (rate limited) and 5xx (down, maintenance)."""
-        return sum(n for status, n in self.by_status.items() if status == 429 or status >= 500)
-
-    @property
-    def retried(self) -> int:
-        """Attempts that failed in a way dlt retries: each one was followed by another try, or ended
-        the run."""
-        return self.retryable_answers + self.failed_connections
-
-    def record(self, url: str, status: int | None) -> None:
-        path = urlsplit(url).path
-        if not path.startswith(API_PREFIX):
-            return  # not ShotGrid: a warehouse's or a cloud bucket's HTTP API
-        with self._lock:
-            self.by_kind[request_kind(path)] += 1
-            if status is None:
-                self.failed_connections += 1
-            else:
-                self.by_status[status] += 1
-
-    @contextmanager
-    def counting(self) -> Iterator[RequestCounter]:
-        """Count while the block runs, on every thread; the adapter is restored afterwards."""
-        original = HTTPAdapter.send
-        counter = self
-
-        def send(adapter: HTTPAdapter, request: Any, *args: Any, **kwargs: Any) -> requests.Response:
-            try:
-                response = original(adapter, request, *args, **kwargs)
-            except requests.RequestException:
-                counter.record(request.url or "", None)
-                raise
-            counter.record(request.url or "", response.status_code)
-            return response
-
-        HTTPAdapter.send = send  # type: ignore[method-assign,assignment]
-        try:
-            yield self
-        finally:
-            HTTPAdapter.send = original  # type: ignore[method-assign]
-
-    def describe(self) -> str:
-        kinds = ", ".join(f"{kind} {self.by_kind[kind]:,}" for kind in REQUEST_KINDS if self.by_kind[kind])
-        renewals = self.by_status.get(401, 0)
-        return (
-            f"{self.total:,} to ShotGrid ({kinds or 'none'}); retried {self.retried:,}"
-            f" ({self.retryable_answers:,} answers 429/5xx, {self.failed_connections:,} failed connections)"
-            + (f"; {renewals:,} answered 401 and were sent again with a new token" if renewals else "")
-        )
-
-
 def run(args: argparse.Namespace, progress: Collector | None = None) -> int:
     pipeline_name = args.pipeline_name or (DEMO_PIPELINE_NAME if args.demo else PIPELINE_NAME)
     destination = args.destination or dlt.config.get(f"pipelines.{pipeline_name}.destination_type")
@@ -355,15 +274,14 @@ def run(args: argparse.Namespace, progress: Collector | None = None) -> int:
     if args.page_size is not None:
         source_args["page_size"] = args.page_size
     started = time.monotonic()
-    counter = RequestCounter()
-    with counter.counting(), demo_site() if args.demo else configured_site() as site_args:
+    with demo_site() if args.demo else configured_site() as site_args:
         source = shotgun_source(**site_args, **source_args)
         run_options: dict[str, Any] = {"loader_file_format": loader_file_format(pipeline)}
         # the sandbox is new on every demo run, so a demo always starts over
         if args.refresh or args.demo:
             run_options["refresh"] = "drop_sources"
         pipeline.run(source, **run_options)
-    print_summary(pipeline, time.monotonic() - started, counter)
+    print_summary(pipeline, time.monotonic() - started, site_args["credentials"].request_stats)
     return 0
 
 
@@ -391,7 +309,7 @@ def cursors(pipeline: dlt.Pipeline) -> list[tuple[str, str, str]]:
     return found
 
 
-def print_summary(pipeline: dlt.Pipeline, elapsed: float, counter: RequestCounter | None = None) -> None:
+def print_summary(pipeline: dlt.Pipeline, elapsed: float, requests_made: RequestStats | None = None) -> None:
     """Rows loaded per table in this run, requests and retries, time, and the cursors it left."""
     trace = pipeline.last_trace
     counts = trace.last_normalize_info.row_counts if trace and trace.last_normalize_info else {}
@@ -407,8 +325,8 @@ def print_summary(pipeline: dlt.Pipeline, elapsed: float, counter: RequestCounte
         print(f"  {table:<{width}}  {n:>9,}")
     if not rows:
         print("  (no new or changed rows)")
-    if counter is not None:
-        print(f"Requests: {counter.describe()}")
+    if requests_made is not None:
+        print(f"Requests: {requests_made.describe()}")
     marks = cursors(pipeline)
     if marks:
         print("Cursors (the next run reads from each, less lookback_seconds):")
@@ -521,7 +439,8 @@ def check_site(args: argparse.Namespace) -> int:
     """
     started = time.monotonic()
     try:
-        with quick_retries(), demo_site() if args.demo else configured_site() as site_args:
+        sites: AbstractContextManager[dict[str, Any]] = demo_site() if args.demo else nullcontext({})
+        with quick_retries(), sites as site_args:
             if site_args:
                 settings = CheckSettings(site_args["site_url"], site_args["credentials"], None, "soft")
             else:

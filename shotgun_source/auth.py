@@ -13,11 +13,8 @@ from email.utils import parsedate_to_datetime
 from typing import Annotated, Any
 
 import orjson
-from dlt.common.configuration import resolve_configuration
-from dlt.common.configuration.specs import RuntimeConfiguration
 from dlt.common.configuration.specs.base_configuration import NotResolved, configspec
 from dlt.common.typing import TSecretStrValue
-from dlt.sources.helpers.requests.retry import Client
 from dlt.sources.helpers.rest_client.auth import AuthConfigBase
 from requests import PreparedRequest, Response
 from requests.exceptions import ChunkedEncodingError, ConnectionError, Timeout
@@ -35,6 +32,7 @@ from .errors import (
 )
 from .settings import TOKEN_PATH, TOKEN_REFRESH_MARGIN_SECONDS
 from .site_url import normalize_site_url, same_origin
+from .transport import RequestStats, SiteClient
 
 
 class _TokenState:
@@ -51,7 +49,8 @@ class _TokenState:
         self.lifetime = 0.0
         self.token_requests = 0
         self.clock_offset = 0.0  # site clock minus local clock, from the token answer's Date header
-        self.http: Client | None = None
+        self.http: SiteClient | None = None
+        self.stats = RequestStats()  # every request the source makes, through this auth's clients
 
     def __deepcopy__(self, memo: dict[int, Any]) -> "_TokenState":
         return self
@@ -78,9 +77,18 @@ class ShotgunAuth(AuthConfigBase):
     refresh_margin_seconds: float = TOKEN_REFRESH_MARGIN_SECONDS
     access_token: Annotated[TSecretStrValue | None, NotResolved()] = None
     site_url: Annotated[str | None, NotResolved()] = None
+    token_state: Annotated[_TokenState | None, NotResolved()] = None
+    """Run-time state shared by every copy: dlt copies a configspec passed to a source, and the
+    caller's instance must still see the token, the clock and the request counts."""
 
     def __post_init__(self) -> None:
-        self._state = _TokenState()
+        if self.token_state is None:
+            self.token_state = _TokenState()
+
+    @property
+    def _state(self) -> _TokenState:
+        assert self.token_state is not None
+        return self.token_state
 
     # -- configuration -----------------------------------------------------------------------
 
@@ -100,6 +108,11 @@ class ShotgunAuth(AuthConfigBase):
             )
             detail = f" ({partial})" if partial else ""
             raise ShotgunConfigError(f"ShotGrid credentials are not configured{detail}. {CREDENTIALS_HELP}")
+
+    @property
+    def request_stats(self) -> RequestStats:
+        """Every request made with this auth's credentials: token, schema, records, event log."""
+        return self._state.stats
 
     @property
     def token_requests(self) -> int:
@@ -191,15 +204,15 @@ class ShotgunAuth(AuthConfigBase):
             data["scope"] = f"sudo_as_login:{self.sudo_as_login}"
         return data
 
-    def _http(self) -> Client:
+    def _http(self) -> SiteClient:
         state = self._state
         if state.http is None:
-            state.http = Client(
+            state.http = SiteClient(
+                state.stats,
                 raise_for_status=False,
                 exceptions=(Timeout, ChunkedEncodingError),
                 retry_condition=_retry_transient_connection_errors,
             )
-            state.http.update_from_config(resolve_configuration(RuntimeConfiguration()))
         return state.http
 
     def _post_token_request(self, data: dict[str, str]) -> Response:

@@ -39,6 +39,7 @@ from .records import RecordFlattener
 from .responses import ResponseChecker
 from .schema import EntitySchema
 from .settings import API_PREFIX, MAX_PAGE_SIZE, SEARCH_CONTENT_TYPE
+from .transport import SiteClient
 
 DELETE_MODES = ("soft", "hard", "ignore")
 RETIRED_FLAG = "_sg_retired"
@@ -153,6 +154,7 @@ class EventLogReader:
         client = RESTClient(
             base_url=f"{self.site_url}{API_PREFIX}/",
             auth=self.auth,
+            session=SiteClient(self.auth.request_stats, raise_for_status=False).session,
             headers={"Content-Type": SEARCH_CONTENT_TYPE, "Accept": "application/json"},
             data_selector="data",
         )

@@ -21,6 +21,7 @@ from .auth import ShotgunAuth
 from .paginator import ShotgunKeysetPaginator, is_last_page
 from .responses import ResponseChecker
 from .settings import API_PREFIX, SEARCH_CONTENT_TYPE
+from .transport import SiteClient
 
 MAX_RANGES = 2000
 """More ranges than this would only add requests: each range costs at least one."""
@@ -98,6 +99,7 @@ class WindowReader:
             client = self._local.client = RESTClient(
                 base_url=f"{self.site_url}{API_PREFIX}/",
                 auth=self.auth,
+                session=SiteClient(self.auth.request_stats, raise_for_status=False).session,
                 headers={"Content-Type": SEARCH_CONTENT_TYPE, "Accept": "application/json"},
                 data_selector="data",
             )

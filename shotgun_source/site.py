@@ -5,9 +5,6 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from dlt.common.configuration import resolve_configuration
-from dlt.common.configuration.specs import RuntimeConfiguration
-from dlt.sources.helpers.requests.retry import Client
 from requests.exceptions import ConnectionError, HTTPError
 
 from .auth import ShotgunAuth
@@ -15,6 +12,7 @@ from .errors import ShotgunConfigError, ShotgunUnavailableError, connection_erro
 from .responses import ResponseChecker
 from .schema import EntitySchema, table_name_for
 from .settings import API_PREFIX
+from .transport import SiteClient
 
 SCHEMA_READ_THREADS = 8
 """Field schemas are one request per entity type; a site has dozens, each ~0.3 s away."""
@@ -27,8 +25,7 @@ class ShotgunSite:
         self.site_url = site_url
         self.auth = auth
         self._check = ResponseChecker(site_url)
-        self._client = Client(raise_for_status=True)
-        self._client.update_from_config(resolve_configuration(RuntimeConfiguration()))
+        self._client = SiteClient(auth.request_stats, raise_for_status=True)
 
     def get_json(self, path: str) -> Any:
         """GET `/api/v1/<path>`; the answer's JSON, checked."""

@@ -1,0 +1,105 @@
+"""The HTTP sessions the source talks to the site with: dlt's retrying client, counted.
+
+Every request goes through dlt's `Client` (retries on 429 and 5xx honouring `Retry-After`,
+timeouts, all from dlt's `[runtime]` settings); its sessions send through a counting adapter, so
+a run can say how many requests it made and how many dlt had to retry, retries included.
+"""
+
+import threading
+from collections import Counter
+from typing import Any
+from urllib.parse import urlsplit
+
+from dlt.common.configuration import resolve_configuration
+from dlt.common.configuration.specs import RuntimeConfiguration
+from dlt.sources.helpers.requests.retry import Client
+from requests import PreparedRequest, RequestException, Response
+from requests.adapters import HTTPAdapter
+
+from .settings import API_PREFIX, TOKEN_PATH
+
+REQUEST_KINDS = ("token", "schema", "records", "event log", "other")
+
+
+def request_kind(path: str) -> str:
+    """What a ShotGrid REST request is for, by its path."""
+    if path == TOKEN_PATH:
+        return "token"
+    if path.startswith(f"{API_PREFIX}/schema"):
+        return "schema"
+    if path.startswith(f"{API_PREFIX}/entity/EventLogEntry/"):
+        return "event log"
+    if path.startswith(f"{API_PREFIX}/entity/"):
+        return "records"
+    return "other"
+
+
+class RequestStats:
+    """Requests one source sent to the site: every attempt, so dlt's retries count too."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.by_kind: Counter[str] = Counter()
+        self.by_status: Counter[int] = Counter()
+        self.failed_connections = 0
+
+    def record(self, path: str, status: int | None) -> None:
+        with self._lock:
+            self.by_kind[request_kind(path)] += 1
+            if status is None:
+                self.failed_connections += 1
+            else:
+                self.by_status[status] += 1
+
+    @property
+    def total(self) -> int:
+        return sum(self.by_kind.values())
+
+    @property
+    def retryable_answers(self) -> int:
+        """Answers dlt retries: 429 (rate limited) and 5xx (down, maintenance)."""
+        return sum(n for status, n in self.by_status.items() if status == 429 or status >= 500)
+
+    @property
+    def retried(self) -> int:
+        """Attempts that failed in a way dlt retries (each was tried again, or ended the run)."""
+        return self.retryable_answers + self.failed_connections
+
+    def describe(self) -> str:
+        kinds = ", ".join(f"{kind} {self.by_kind[kind]:,}" for kind in REQUEST_KINDS if self.by_kind[kind])
+        renewals = self.by_status.get(401, 0)
+        return (
+            f"{self.total:,} to ShotGrid ({kinds or 'none'}); retried {self.retried:,}"
+            f" ({self.retryable_answers:,} answers 429/5xx, {self.failed_connections:,} failed connections)"
+            + (f"; {renewals:,} answered 401 and were sent again with a new token" if renewals else "")
+        )
+
+
+class CountingAdapter(HTTPAdapter):
+    """An HTTP adapter that tells `RequestStats` about each request it sends."""
+
+    def __init__(self, stats: RequestStats, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.stats = stats
+
+    def send(self, request: PreparedRequest, *args: Any, **kwargs: Any) -> Response:
+        path = urlsplit(request.url or "").path
+        try:
+            response = super().send(request, *args, **kwargs)
+        except RequestException:
+            self.stats.record(path, None)
+            raise
+        self.stats.record(path, response.status_code)
+        return response
+
+
+class SiteClient(Client):
+    """dlt's retrying client, with dlt's `[runtime]` request settings, counting into `stats`.
+
+    Its `session` is one per thread (dlt's design), so each thread that pages gets its own.
+    """
+
+    def __init__(self, stats: RequestStats, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._adapter = CountingAdapter(stats, pool_maxsize=kwargs.get("max_connections", 50))
+        self.update_from_config(resolve_configuration(RuntimeConfiguration()))
