@@ -50,8 +50,9 @@ def test_sigkill_in_every_phase_then_a_rerun_loses_and_duplicates_nothing(
     sandbox.faults.latency = 0.02
     cli = CliDir(tmp_path / "run")
     site_env = sandbox.env()
-    # first load killed while loading (tables being created), then incremental runs in each phase
-    for n, target in enumerate(["load", "normalize", "extract", "load"]):
+    # the first load killed while loading (tables being created), then incremental runs killed in
+    # normalize and extract (test_crash_points.py kills incremental loads at their worst moment)
+    for n, target in enumerate(["load", "normalize", "extract"]):
         if n:
             change_site(sandbox.site, rng)
         delay = rng.uniform(*DELAYS[target])
