@@ -52,6 +52,7 @@ from shotgun_source import (
     shotgun_source,
 )
 from shotgun_source.errors import CREDENTIALS_HELP, SITE_URL_HELP, explain_failure, find_shotgun_error
+from shotgun_source.recovery import recover_interrupted_run
 from shotgun_source.responses import ResponseChecker
 from shotgun_source.settings import API_PREFIX, DEFAULT_ENTITIES, SEARCH_CONTENT_TYPE
 from shotgun_source.site import ShotgunSite
@@ -274,6 +275,11 @@ def run(args: argparse.Namespace, progress: Collector | None = None) -> int:
     if args.page_size is not None:
         source_args["page_size"] = args.page_size
     started = time.monotonic()
+    if pipeline.has_pending_data:
+        # an earlier run was stopped half way: mend and load what it had read (dlt's own `run`
+        # would then stop), so this run goes on to read what changed since
+        recover_interrupted_run(pipeline)
+        pipeline.run()
     with demo_site() if args.demo else configured_site() as site_args:
         source = shotgun_source(**site_args, **source_args)
         run_options: dict[str, Any] = {"loader_file_format": loader_file_format(pipeline)}
