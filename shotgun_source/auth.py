@@ -284,11 +284,13 @@ class ShotgunAuth(AuthConfigBase):
 
 
 def _clock_offset(response: Response) -> float:
-    """Site clock minus local clock, from the HTTP Date header (0 when absent or unreadable)."""
+    """Site clock minus local clock, from the HTTP Date header (0 when absent or unreadable).
+
+    The header holds whole seconds, so the site's clock was on average half a second past it."""
     header = response.headers.get("Date")
     if not header:
         return 0.0
     try:
-        return parsedate_to_datetime(header).timestamp() - time.time()
+        return parsedate_to_datetime(header).timestamp() + 0.5 - time.time()
     except (TypeError, ValueError):
         return 0.0

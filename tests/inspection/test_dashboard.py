@@ -71,9 +71,10 @@ def test_dashboard_shows_the_loaded_tables_and_their_row_counts(demo_run: DemoRu
             assert page.click_button("Load row counts") >= 1
             # the table list gains a row_count column with what DuckDB holds, table by table
             pattern = {table: re.compile(rf" {table} ([\d,]+) ") for table in counts}
-            text = page.wait_for_text(lambda t: all(p.search(t) for p in pattern.values()), RENDER_TIMEOUT)
-            text = page.wait_until_still()  # then the screenshot shows what the text says
-            assert "row_count" in text
+            text = page.wait_for_text(
+                lambda t: "row_count" in t and all(p.search(t) for p in pattern.values()), RENDER_TIMEOUT
+            )
+            page.wait_until_still()  # so the screenshot shows what the text said
             shown = {
                 table: int(m[1].replace(",", "")) for table, p in pattern.items() if (m := p.search(text))
             }
