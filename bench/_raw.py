@@ -8,7 +8,11 @@ ids above its first page split into ranges of about one page, read on a shared t
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import math
+import os
+import sys
 import threading
 import time
 from collections.abc import Iterable
@@ -133,3 +137,16 @@ class RawReader:
         self.result.seconds = time.perf_counter() - started
         self.result.cpu_seconds = time.process_time() - cpu
         return self.result
+
+
+def main() -> int:
+    """`python bench/_raw.py PAGE_SIZE CONCURRENCY TYPE,...` with the sandbox's exports in the
+    environment: one read, its figures as a JSON line (run as a child, so the parent stays small)."""
+    reader = RawReader(dict(os.environ), int(sys.argv[1]))
+    result = reader.read(sys.argv[3].split(","), int(sys.argv[2]))
+    print(json.dumps(dataclasses.asdict(result)), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -30,35 +30,50 @@ the load and the sandbox used during a run: a run with much of it was measured o
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import re
 import shlex
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import ModuleType
 from typing import Any
-
-from dlt.pipeline.trace import load_trace
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _procs import ChildRun, Sandbox, run_child  # noqa: E402
-from _raw import RawRead, RawReader  # noqa: E402
-
-from shotgun_source.settings import (  # noqa: E402
-    DEFAULT_ENTITIES,
-    DEFAULT_MAX_CONCURRENT_REQUESTS,
-    DEFAULT_PAGE_SIZE,
-)
+from _procs import ChildRun, Sandbox, process_rss_mb, run_child  # noqa: E402
+from _raw import RawRead  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
+
+
+def _load_settings() -> ModuleType:
+    """`shotgun_source/settings.py` by path: importing the package would import dlt, and this
+    process must stay small (a child's `ru_maxrss` counts its parent's RSS at the fork)."""
+    spec = importlib.util.spec_from_file_location(
+        "_shotgun_settings", REPO / "shotgun_source" / "settings.py"
+    )
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+_settings = _load_settings()
+DEFAULT_ENTITIES: tuple[str, ...] = _settings.DEFAULT_ENTITIES
+DEFAULT_MAX_CONCURRENT_REQUESTS: int = _settings.DEFAULT_MAX_CONCURRENT_REQUESTS
+DEFAULT_PAGE_SIZE: int = _settings.DEFAULT_PAGE_SIZE
 CLI = REPO / "pipelines" / "shotgun_pipeline.py"
 RECIPE = REPO / "bench" / "_recipe.py"
+RAW = REPO / "bench" / "_raw.py"
+TRACE = REPO / "bench" / "_trace.py"
 OURS_PIPELINE = "shotgun_pipeline"
 DEFAULT_SCALE = 67.0  # 203,948 rows in the five default types (seed 1)
 QUICK_SCALE = 2.0
@@ -154,19 +169,26 @@ def run_ours(
     sandbox.reset_stats()
     child = run_child(command, child_env(sandbox, workdir, OURS_ENV), workdir, sandbox)
     check(child, label)
-    rows, in_run = {}, None
-    for line in child.stdout.splitlines():
-        if (row := SUMMARY_ROW.match(line)) is not None:
-            rows[row.group(1)] = int(row.group(2).replace(",", ""))
-        elif (took := SUMMARY_TIME.search(line)) is not None:
+    rows, in_run, in_table = {}, None, False
+    for line in child.stdout.splitlines():  # "Loaded ... in 4.5 s", then "table rows" and its rows
+        if (took := SUMMARY_TIME.search(line)) is not None:
             in_run = float(took.group(1))
-    trace = load_trace(str(workdir / "dlt" / "pipelines" / OURS_PIPELINE))
-    steps: dict[str, float] = {}
-    peaks: dict[str, float] = {}
-    for step in trace.steps if trace else []:
-        steps[step.step] = (step.finished_at - step.started_at).total_seconds()
-        peaks[step.step] = child.rss.peak_between(step.started_at.timestamp(), step.finished_at.timestamp())
-    return Load(label, child, request_counts(sandbox.stats()), rows, steps, in_run, peaks)
+        elif line.split() == ["table", "rows"]:
+            in_table = True
+        elif in_table and (row := SUMMARY_ROW.match(line)) is not None:
+            rows[row.group(1)] = int(row.group(2).replace(",", ""))
+        else:
+            in_table = False
+    requests = request_counts(sandbox.stats())
+    trace = subprocess.run(
+        [sys.executable, str(TRACE), str(workdir / "dlt" / "pipelines"), OURS_PIPELINE],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    steps_spans = json.loads(trace.stdout.strip().splitlines()[-1])
+    peaks = {k: child.rss.peak_between(*span) for k, span in steps_spans["spans"].items()}
+    return Load(label, child, requests, rows, steps_spans["steps"], in_run, peaks)
 
 
 def run_recipe(sandbox: Sandbox, label: str, workdir: Path, page_size: int, serial: bool) -> Load:
@@ -231,11 +253,14 @@ def print_loads(loads: Sequence[Load]) -> None:
     print()
 
 
-def read_raw(sandbox: Sandbox, page_size: int, types: Sequence[str], concurrency: int) -> RawRead:
-    reader = RawReader(sandbox.env, page_size)
-    sandbox_cpu = sandbox.cpu_seconds()
-    raw = reader.read(types, concurrency)
-    raw.sandbox_cpu_seconds = sandbox.cpu_seconds() - sandbox_cpu
+def read_raw(sandbox: Sandbox, root: Path, page_size: int, types: Sequence[str], concurrency: int) -> RawRead:
+    """`bench/_raw.py` in a child (the parent stays small): rows, pages, seconds, and CPU on each side."""
+    workdir = fresh_dir(root, f"raw-{concurrency}")
+    command = [sys.executable, str(RAW), str(page_size), str(concurrency), ",".join(types)]
+    child = run_child(command, child_env(sandbox, workdir), workdir, sandbox)
+    check(child, "raw download")
+    raw = RawRead(**json.loads(child.stdout.strip().splitlines()[-1]))
+    raw.sandbox_cpu_seconds = child.sandbox_cpu_seconds
     return raw
 
 
@@ -294,8 +319,8 @@ def comparison(args: argparse.Namespace, root: Path) -> list[tuple[str, bool]]:
             loads += [recipe_full, recipe_incr]
             sandbox.set_latency(0.0)
         print("Latency 0: raw download and parse, then ours ...", flush=True)
-        raw_single = read_raw(sandbox, args.page_size, types, 1)
-        raw_parallel = read_raw(sandbox, args.page_size, types, DEFAULT_MAX_CONCURRENT_REQUESTS)
+        raw_single = read_raw(sandbox, root, args.page_size, types, 1)
+        raw_parallel = read_raw(sandbox, root, args.page_size, types, DEFAULT_MAX_CONCURRENT_REQUESTS)
         ours_zero = run_ours(sandbox, "ours full, latency 0", fresh_dir(root, "ours0"), args.page_size)
         report(ours_zero)
         loads.append(ours_zero)
@@ -450,6 +475,21 @@ def memory(args: argparse.Namespace, root: Path) -> list[tuple[str, bool]]:
     return [("memory: <=400 MB at the large site", high <= 400), ("memory: <=1.3x growth", growth <= 1.3)]
 
 
+def product_version() -> str:
+    """The commit measured, and whether the product's files differ from it (others may be editing)."""
+
+    def git(*args: str) -> str:
+        done = subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True)
+        return done.stdout.strip()
+
+    changed = git("status", "--porcelain", "--", "shotgun_source", "pipelines", "pyproject.toml")
+    return f"commit {git('rev-parse', '--short', 'HEAD')}" + (
+        f", with uncommitted changes in: {' '.join(line[3:] for line in changed.splitlines())}"
+        if changed
+        else ", clean"
+    )
+
+
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     p.add_argument(
@@ -491,6 +531,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     started = time.perf_counter()
     print(f"$ {shlex.join([Path(sys.executable).name, *sys.argv])}")
+    print(f"product: {product_version()}")
     print(
         f"machine: {os.cpu_count()} cores, load average {'/'.join(f'{x:.2f}' for x in os.getloadavg())}"
         f"; max_concurrent_requests {DEFAULT_MAX_CONCURRENT_REQUESTS}"
@@ -516,6 +557,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             shutil.rmtree(root, ignore_errors=True)
     if verdicts:
         print("Summary: " + "; ".join(f"{name} {verdict(ok)}" for name, ok in verdicts))
+    print(
+        f"This process's RSS: {process_rss_mb(os.getpid()):.0f} MB (a child's ru_maxrss is at least"
+        " its parent's RSS when it was started, so every peak above is the child's own above that)"
+    )
     print(
         f"Benchmark took {time.perf_counter() - started:.0f} s;"
         f" load average now {'/'.join(f'{x:.2f}' for x in os.getloadavg())}"
