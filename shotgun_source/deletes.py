@@ -28,7 +28,7 @@ from typing import Any
 
 import dlt
 from dlt.common import logger
-from dlt.common.schema.typing import TColumnSchema
+from dlt.common.schema.typing import TColumnSchema, TTableSchema
 from dlt.extract import DltResource
 from dlt.sources.helpers.rest_client import RESTClient
 
@@ -342,9 +342,27 @@ def _destination_live_ids(table: str, flagged: bool) -> set[int]:
         return set()
 
 
+class EntityTableChanges(DltResource):
+    """A resource that writes into another resource's table and leaves that table its owner's.
+
+    dlt stamps every table with the name of the resource that wrote to it last, and `dlt
+    pipeline ... drop versions`, `info` and the trace's per-resource figures go by that stamp.
+    Without this, a run whose event log retired a Version would hand the `versions` table to
+    `versions_events`, and dropping `versions` would leave its table behind.
+    """
+
+    EVENTS_SUFFIX = "_events"
+
+    def compute_table_schema(self, item: Any = None, meta: Any = None) -> TTableSchema:
+        table_schema = super().compute_table_schema(item, meta)
+        if "resource" in table_schema:
+            table_schema["resource"] = self.name.removesuffix(self.EVENTS_SUFFIX)
+        return table_schema
+
+
 def event_log_resource(reader: EventLogReader, columns: dict[str, TColumnSchema], nested: Any) -> DltResource:
     """A resource writing the rows the event log changes into the entity's own table, with the
-    same hints (`<table>_events`)."""
+    same hints (`<table>_events`), the table staying the entity resource's."""
 
     def changes() -> Iterator[dict[str, Any]]:
         yield from reader.rows()
@@ -352,7 +370,7 @@ def event_log_resource(reader: EventLogReader, columns: dict[str, TColumnSchema]
     table = reader.schema.table_name
     return dlt.resource(
         changes,
-        name=f"{table}_events",
+        name=f"{table}{EntityTableChanges.EVENTS_SUFFIX}",
         table_name=table,
         primary_key="id",
         write_disposition="merge",
@@ -360,4 +378,5 @@ def event_log_resource(reader: EventLogReader, columns: dict[str, TColumnSchema]
         nested_hints=nested,
         max_table_nesting=1,
         parallelized=True,
+        _impl_cls=EntityTableChanges,
     )

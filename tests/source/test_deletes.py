@@ -89,6 +89,32 @@ def test_retired_and_revived_records(sandbox: Any, source_for: Any, make_pipelin
     assert_destination_matches_site(pipeline, site, ["Shot"])
 
 
+def test_event_rows_leave_the_table_to_its_entity_resource(
+    sandbox: Any, source_for: Any, make_pipeline: Any
+) -> None:
+    """A run where only the event log wrote into `shots` still lists `shots` under the `shots`
+    resource, so `dlt pipeline ... drop shots` removes the table and its cursor."""
+    from dlt.pipeline.helpers import pipeline_drop
+
+    site = sandbox.site
+    pipeline = make_pipeline()
+    pipeline.run(source_for(sandbox, entities=["Shot"], lookback_seconds=0))
+    site.retire("Shot", site.records("Shot")[3]["id"])
+    pipeline.run(source_for(sandbox, entities=["Shot"], lookback_seconds=0))
+    assert pipeline.last_trace.last_normalize_info.row_counts["shots"] == 1  # the event log's row only
+    tables = pipeline.default_schema.tables
+    assert tables["shots"]["resource"] == "shots"
+    assert tables["shots__assets"]["parent"] == "shots"
+
+    drop = pipeline_drop(pipeline, resources=["shots"])
+    assert {"shots", "shots__assets"} <= set(drop.info["tables"])
+    drop()
+    assert "shots" not in pipeline.default_schema.tables
+    with pipeline.sql_client() as client:
+        names = {row[0] for row in client.execute_sql("select table_name from information_schema.tables")}
+    assert "shots" not in names and "shots__assets" not in names
+
+
 def test_soft_deleted_rows_keep_their_child_rows(sandbox: Any, source_for: Any, make_pipeline: Any) -> None:
     site = sandbox.site
     shot = next(s for s in site.records("Shot") if s.get("assets"))
