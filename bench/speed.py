@@ -480,10 +480,10 @@ def product_version() -> str:
 
     def git(*args: str) -> str:
         done = subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True)
-        return done.stdout.strip()
+        return done.stdout.rstrip()  # porcelain lines start with a space where the index is clean
 
     changed = git("status", "--porcelain", "--", "shotgun_source", "pipelines", "pyproject.toml")
-    return f"commit {git('rev-parse', '--short', 'HEAD')}" + (
+    return f"commit {git('rev-parse', '--short', 'HEAD').strip()}" + (
         f", with uncommitted changes in: {' '.join(line[3:] for line in changed.splitlines())}"
         if changed
         else ", clean"

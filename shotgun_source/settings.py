@@ -13,8 +13,11 @@ TOKEN_PATH: Final[str] = f"{API_PREFIX}/auth/access_token"
 SEARCH_CONTENT_TYPE: Final[str] = "application/vnd+shotgun.api3_array+json"
 """`_search` picks the filter shape from the content type; plain JSON is refused with 415."""
 
-DEFAULT_PAGE_SIZE: Final[int] = 500
-"""Rows per request. The server's default is 500 and its maximum 5000."""
+DEFAULT_PAGE_SIZE: Final[int] = 2000
+"""Rows per request; the server's own default is 500 and its maximum 5000. bench/speed.py, 200k
+rows at 0.1 s a request: 500 a page 39.7 s and 614 requests, 2000 31.9 s and 116, 5000 32.2 s and
+56 with 40 MB more memory than 2000. A real site answers a page in about 0.3 s whatever its size,
+so four times fewer requests weigh more there than on the sandbox."""
 
 MAX_PAGE_SIZE: Final[int] = 5000
 
