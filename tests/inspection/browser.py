@@ -131,6 +131,18 @@ class Page:
         )
         return int(self.evaluate(script))
 
+    def click_until(self, label: str, ready: Callable[[str], bool], timeout: float, every: float = 15) -> str:
+        """Clicks the `label` button, again every `every` seconds, until `ready(text)` holds: a
+        click that lands before the page's kernel is listening does nothing. Fails after `timeout`."""
+        deadline = time.monotonic() + timeout
+        while True:
+            assert self.click_button(label) >= 1, f"no {label!r} button on the page"
+            try:
+                return self.wait_for_text(ready, min(every, max(0.5, deadline - time.monotonic())))
+            except AssertionError:
+                if time.monotonic() >= deadline:
+                    raise
+
     def screenshot(self) -> bytes:
         return base64.b64decode(self.call("Page.captureScreenshot", format="png")["data"])
 

@@ -68,11 +68,13 @@ def test_dashboard_shows_the_loaded_tables_and_their_row_counts(demo_run: DemoRu
                 RENDER_TIMEOUT,
             )
             assert "succeeded" in text
-            assert page.click_button("Load row counts") >= 1
+            page.wait_until_still()  # the cells have run, so the kernel hears the click
             # the table list gains a row_count column with what DuckDB holds, table by table
             pattern = {table: re.compile(rf" {table} ([\d,]+) ") for table in counts}
-            text = page.wait_for_text(
-                lambda t: "row_count" in t and all(p.search(t) for p in pattern.values()), RENDER_TIMEOUT
+            text = page.click_until(
+                "Load row counts",
+                lambda t: "row_count" in t and all(p.search(t) for p in pattern.values()),
+                RENDER_TIMEOUT,
             )
             page.wait_until_still()  # so the screenshot shows what the text said
             shown = {
