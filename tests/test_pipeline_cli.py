@@ -1,49 +1,21 @@
 """The script users run, as a subprocess: demo, configured runs, flags, summary, exit codes."""
 
-import os
-import re
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
-import duckdb
+import script_runner
+from duckdb_tables import table_counts
+from script_runner import REPO, summary_rows
 
-REPO = Path(__file__).resolve().parents[1]
-SCRIPT = REPO / "pipelines" / "shotgun_pipeline.py"
-
-
-def run_script(cwd: Path, *args: str, env: dict[str, str] | None = None, timeout: float = 180) -> Any:
-    """Run the pipeline script in `cwd` with dlt's data dir inside it (no state leaks between tests)."""
-    full_env = {
-        k: v for k, v in os.environ.items() if not k.startswith(("SOURCES__", "DESTINATION__", "RUNTIME__"))
-    }
-    full_env.update({"DLT_DATA_DIR": str(cwd / "dlt_data"), **(env or {})})
-    return subprocess.run(
-        [sys.executable, str(SCRIPT), *args],
-        cwd=cwd,
-        env=full_env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
+CLI_TIMEOUT = 180.0
+"""Seconds before a script run is killed: the demo starts a sandbox and loads it."""
 
 
-def summary_rows(stdout: str) -> dict[str, int]:
-    return {m[1]: int(m[2].replace(",", "")) for m in re.finditer(r"^  (\w+)\s+([\d,]+)$", stdout, re.M)}
-
-
-def table_counts(database: Path, dataset: str) -> dict[str, int]:
-    with duckdb.connect(str(database), read_only=True) as con:
-        tables = [
-            t
-            for (t,) in con.execute(
-                "select table_name from information_schema.tables where table_schema = ?", [dataset]
-            ).fetchall()
-            if not t.startswith("_dlt")
-        ]
-        return {t: con.execute(f'select count(*) from {dataset}."{t}"').fetchone()[0] for t in tables}
+def run_script(cwd: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """The script in `cwd` with dlt's data dir inside it (no state leaks between tests)."""
+    return script_runner.run_script(cwd, *args, env=env, timeout=CLI_TIMEOUT)
 
 
 def with_project_config(tmp_path: Path) -> Path:

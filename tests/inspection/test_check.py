@@ -2,15 +2,13 @@
 seconds, with one exit status per failure; it never loads anything or creates a pipeline."""
 
 import os
-import socket
-import threading
 import time
 from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
+from local_servers import HTML_PAGE, closed_port, one_answer_server
 
 from inspection.helpers import clean_env, run_main, run_script
 
@@ -57,42 +55,11 @@ def assert_nothing_created(cwd: Path) -> None:
     assert not list(cwd.glob("*.duckdb")), "a check must not load anything"
 
 
-class WebPage(BaseHTTPRequestHandler):
-    """Any web server that is not ShotGrid: a page for every request."""
-
-    def _answer(self) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        self.rfile.read(length)
-        body = b"<html><body><h1>Welcome to nginx!</h1></body></html>"
-        self.send_response(200)
-        self.send_header("Content-Type", "text/html")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    do_GET = do_POST = _answer
-
-    def log_message(self, *args: Any) -> None:
-        pass
-
-
 @pytest.fixture(scope="module")
 def web_server() -> Iterator[str]:
     """`127.0.0.1:port` of a plain http server that answers every request with an HTML page."""
-    server = ThreadingHTTPServer(("127.0.0.1", 0), WebPage)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-
-
-def closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    with one_answer_server(HTML_PAGE, "text/html") as (url, _):
+        yield url.removeprefix("http://")
 
 
 def test_check_lists_the_entity_types_and_reads_each_loaded_type(sandbox: Any, tmp_path: Path) -> None:

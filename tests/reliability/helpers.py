@@ -8,7 +8,6 @@ data dir inside it, so nothing leaks between tests or into the developer's `~/.d
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -18,11 +17,12 @@ from typing import Any
 import dlt
 import duckdb
 from dlt.common.pipeline import LoadInfo
+from duckdb_tables import data_tables
+from script_runner import REPO, SCRIPT, clean_env
+from shotgun_testing import script_auth
 
-from shotgun_source import ShotgunAuth, shotgun_source
+from shotgun_source import shotgun_source
 
-REPO = Path(__file__).resolve().parents[2]
-SCRIPT = REPO / "pipelines" / "shotgun_pipeline.py"
 PIPELINE_NAME = "shotgun_pipeline"
 DATASET = "shotgun"
 FAST = 15.0
@@ -30,11 +30,6 @@ FAST = 15.0
 
 CLI_TIMEOUT = 120.0
 """No subprocess may hang a test run: every one of them is killed after this."""
-
-
-def script_auth(sandbox: Any, **overrides: Any) -> ShotgunAuth:
-    values = {"client_id": sandbox.script_name, "client_secret": sandbox.script_key, **overrides}
-    return ShotgunAuth(**values)
 
 
 def make_pipeline(tmp_path: Path, name: str = "reliability") -> dlt.Pipeline:
@@ -63,18 +58,6 @@ def cursors_of(state: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def base_env(cwd: Path) -> dict[str, str]:
-    """The test runner's environment without any dlt setting that could steer the CLI."""
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("SOURCES__", "DESTINATION__", "RUNTIME__", "PIPELINES__", "DLT_"))
-    }
-    env["DLT_DATA_DIR"] = str(cwd / "dlt_data")
-    env["PYTHONUNBUFFERED"] = "1"
-    return env
-
-
 class CliDir:
     """A directory the pipeline script runs in, with the project's `.dlt/config.toml` copied in."""
 
@@ -98,7 +81,7 @@ class CliDir:
         return self.cwd / f"{self.pipeline_name}.duckdb"
 
     def env(self, site_env: dict[str, str], extra: dict[str, str] | None = None) -> dict[str, str]:
-        return {**base_env(self.cwd), **site_env, **(extra or {})}
+        return clean_env(self.cwd, **site_env, **(extra or {}))
 
     def command(self, *args: str) -> list[str]:
         return [sys.executable, str(SCRIPT), *args]
@@ -145,14 +128,7 @@ def snapshot_duckdb(database: Path, dataset: str = DATASET) -> dict[str, list[tu
         return {}
     out: dict[str, list[tuple[Any, ...]]] = {}
     with duckdb.connect(str(database), read_only=True) as con:
-        tables = [
-            t
-            for (t,) in con.execute(
-                "select table_name from information_schema.tables where table_schema = ?", [dataset]
-            ).fetchall()
-            if not t.startswith("_dlt")
-        ]
-        for table in tables:
+        for table in data_tables(con, dataset):
             columns = [
                 c
                 for (c,) in con.execute(
@@ -172,14 +148,7 @@ def duplicate_keys(database: Path, dataset: str = DATASET) -> dict[str, int]:
     """{table: rows that repeat a key}: `id` in root tables, (parent, list index) in child tables."""
     found: dict[str, int] = {}
     with duckdb.connect(str(database), read_only=True) as con:
-        tables = [
-            t
-            for (t,) in con.execute(
-                "select table_name from information_schema.tables where table_schema = ?", [dataset]
-            ).fetchall()
-            if not t.startswith("_dlt")
-        ]
-        for table in tables:
+        for table in data_tables(con, dataset):
             key = '"_dlt_parent_id", "_dlt_list_idx"' if "__" in table else '"id"'
             (extra,) = con.execute(
                 f'select coalesce(sum(n - 1), 0) from (select count(*) as n from {dataset}."{table}"'

@@ -5,16 +5,14 @@ script users run: each bad input ends in one `error:` line that names the proble
 within seconds, with no traceback and without the script key.
 """
 
-import socket
-import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
 from dlt.pipeline.exceptions import PipelineStepFailed
+from local_servers import SIGN_IN_PAGE, closed_port, one_answer_server
 
 from reliability.helpers import FAST, CliDir, make_pipeline, run_source, script_auth
 from shotgun_source import ShotgunAuthError, ShotgunPermissionError, shotgun_source
@@ -61,36 +59,11 @@ def test_wrong_script_name_names_the_setting(sandbox: Any) -> None:
     assert "client_id" in message and sandbox.script_key not in message
 
 
-class _NotShotGrid(BaseHTTPRequestHandler):
-    """A web server that is not ShotGrid: 200 with an HTML sign-in page for everything."""
-
-    def _answer(self) -> None:
-        body = b"<html><body><form>Sign in to continue</form></body></html>"
-        self.send_response(200)
-        self.send_header("Content-Type", "text/html")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    do_GET = do_POST = _answer
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-
 @pytest.fixture
 def not_shotgrid() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _NotShotGrid)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
-
-
-def _closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    """A sign-in page where the site should be."""
+    with one_answer_server(SIGN_IN_PAGE, "text/html") as (url, _):
+        yield url
 
 
 CASES: dict[str, tuple[dict[str, str], tuple[str, ...], int | None, tuple[str, ...]]] = {
@@ -161,7 +134,7 @@ def test_the_script_says_what_is_wrong_and_what_to_do(
 ) -> None:
     settings, flags, status, words = CASES[case]
     sandbox.site.add_script(*DENIED_SCRIPT, denied_entity_types=["Version"])
-    fill = {"login": sandbox.login, "closed_port": str(_closed_port()), "not_shotgrid": not_shotgrid}
+    fill = {"login": sandbox.login, "closed_port": str(closed_port()), "not_shotgrid": not_shotgrid}
     env = {**sandbox.env(), **{k: v.format(**fill) for k, v in settings.items()}}
     env = {k: v for k, v in env.items() if v}
     started = time.monotonic()

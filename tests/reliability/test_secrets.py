@@ -12,11 +12,9 @@ import gzip
 import os
 import subprocess
 import sys
-import threading
 import traceback
 import uuid
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +24,7 @@ import pytest
 from destination_truth import assert_destination_matches_site
 from dlt.pipeline.exceptions import PipelineStepFailed
 from dlt.pipeline.state_sync import decompress_state
+from local_servers import EMPTY_PAGE_OF_RECORDS, Request, one_answer_server
 
 from reliability.helpers import CLI_TIMEOUT, REPO, SCRIPT, CliDir, make_pipeline, run_source, script_auth
 
@@ -223,38 +222,14 @@ def test_secrets_toml_is_git_ignored() -> None:
     assert example.returncode == 1, "the example (no secrets in it) should stay in the repository"
 
 
-class _Recorder(BaseHTTPRequestHandler):
-    """Another host: remembers every request and its Authorization header."""
-
-    seen: list[tuple[str, str | None]] = []
-
-    def _answer(self) -> None:
-        type(self).seen.append((self.path, self.headers.get("Authorization")))
-        body = b'{"data": [], "links": {}}'
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    do_GET = do_POST = _answer
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-
 @pytest.fixture
-def other_host() -> Iterator[tuple[str, list[tuple[str, str | None]]]]:
-    _Recorder.seen = []
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Recorder)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}", _Recorder.seen
-    server.shutdown()
-    server.server_close()
+def other_host() -> Iterator[tuple[str, list[Request]]]:
+    with one_answer_server(EMPTY_PAGE_OF_RECORDS, "application/json") as server:
+        yield server
 
 
 def test_links_to_another_host_are_never_followed_in_a_full_run(
-    sandbox: Any, tmp_path: Path, other_host: tuple[str, list[tuple[str, str | None]]]
+    sandbox: Any, tmp_path: Path, other_host: tuple[str, list[Request]]
 ) -> None:
     url, seen = other_host
     sandbox.faults.next_link_host = url  # every page's links.next points at the other host

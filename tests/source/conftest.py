@@ -6,7 +6,7 @@ from typing import Any
 
 import dlt
 import pytest
-from source_testing import script_auth
+from shotgun_testing import script_auth
 
 from shotgun_source import ShotgunAuth, shotgun_source
 

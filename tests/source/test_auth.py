@@ -3,14 +3,14 @@ and the bearer token never leaving the configured site."""
 
 import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
 from destination_truth import assert_destination_matches_site
 from dlt.pipeline.exceptions import PipelineStepFailed
 from dlt.sources.helpers.rest_client import RESTClient
-from source_testing import script_auth
+from local_servers import EMPTY_PAGE_OF_RECORDS, Request, one_answer_server
+from shotgun_testing import script_auth
 
 from shotgun_source import ShotgunAuth, ShotgunAuthError, ShotgunResponseError
 from shotgun_source.errors import find_shotgun_error
@@ -22,34 +22,10 @@ def _token_requests(sandbox: Any) -> int:
     return sum(1 for r in sandbox.requests if r.kind == "token")
 
 
-class _Recorder(BaseHTTPRequestHandler):
-    """Another host: remembers the Authorization header of every request it gets."""
-
-    seen: list[str | None] = []
-
-    def do_GET(self) -> None:
-        type(self).seen.append(self.headers.get("Authorization"))
-        body = b'{"data": [], "links": {}}'
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    do_POST = do_GET
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-
 @pytest.fixture
-def other_host() -> Iterator[tuple[str, list[str | None]]]:
-    _Recorder.seen = []
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Recorder)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}", _Recorder.seen
-    server.shutdown()
-    server.server_close()
+def other_host() -> Iterator[tuple[str, list[Request]]]:
+    with one_answer_server(EMPTY_PAGE_OF_RECORDS, "application/json") as server:
+        yield server
 
 
 def test_parallel_resources_share_one_token(sandbox: Any, source_for: Any, make_pipeline: Any) -> None:
@@ -109,12 +85,12 @@ def test_tokens_revoked_mid_run_are_renewed_once(sandbox: Any, source_for: Any, 
     assert_destination_matches_site(pipeline, sandbox.site, FIVE)
 
 
-def test_token_is_not_sent_to_another_host(sandbox: Any, other_host: tuple[str, list[str | None]]) -> None:
+def test_token_is_not_sent_to_another_host(sandbox: Any, other_host: tuple[str, list[Request]]) -> None:
     url, seen = other_host
     auth = script_auth(sandbox).bind(sandbox.url)
     client = RESTClient(base_url=url, auth=auth)
     client.get("/api/v1/entity/Shot")
-    assert seen == [None]
+    assert [request.authorization for request in seen] == [None]
     own = RESTClient(base_url=f"{sandbox.url}/api/v1", auth=auth).get(
         "entity/Shot", params={"fields": "code"}
     )
@@ -122,7 +98,7 @@ def test_token_is_not_sent_to_another_host(sandbox: Any, other_host: tuple[str, 
 
 
 def test_redirect_away_from_the_site_is_refused(
-    sandbox: Any, source_for: Any, make_pipeline: Any, other_host: tuple[str, list[str | None]]
+    sandbox: Any, source_for: Any, make_pipeline: Any, other_host: tuple[str, list[Request]]
 ) -> None:
     url, seen = other_host
     source = source_for(sandbox, entities=["Shot"])
@@ -131,4 +107,4 @@ def test_redirect_away_from_the_site_is_refused(
         make_pipeline().run(source)
     error = find_shotgun_error(failed.value)
     assert isinstance(error, ShotgunResponseError) and "redirected away" in str(error)
-    assert all(header is None for header in seen)
+    assert all(request.authorization is None for request in seen)

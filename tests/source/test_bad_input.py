@@ -1,15 +1,13 @@
 """Bad input gets a clear error that names the problem and the fix, fast, and moves no cursor."""
 
-import socket
-import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
 from dlt.pipeline.exceptions import PipelineStepFailed
-from source_testing import cursor_of, script_auth
+from local_servers import HTML_PAGE, closed_port, one_answer_server
+from shotgun_testing import cursor_of, script_auth
 
 from shotgun_source import (
     ShotgunAuthError,
@@ -24,37 +22,10 @@ FAST = 10.0
 """Seconds within which a bad-input error must arrive (no minutes of retries)."""
 
 
-class _HtmlEverywhere(BaseHTTPRequestHandler):
-    """A web server that is not ShotGrid: an HTML page for every request."""
-
-    def _answer(self) -> None:
-        body = b"<html><body>Welcome to nginx!</body></html>"
-        self.send_response(200)
-        self.send_header("Content-Type", "text/html")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    do_GET = do_POST = _answer
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-
 @pytest.fixture
 def html_site() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _HtmlEverywhere)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
-
-
-def _closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    with one_answer_server(HTML_PAGE, "text/html") as (url, _):
+        yield url
 
 
 def _timed(fn: Any) -> tuple[BaseException, float]:
@@ -102,7 +73,7 @@ def test_unknown_entity_lists_the_valid_ones(sandbox: Any, source_for: Any) -> N
 
 
 def test_closed_port_fails_fast(sandbox: Any) -> None:
-    url = f"http://127.0.0.1:{_closed_port()}"
+    url = f"http://127.0.0.1:{closed_port()}"
     error, took = _timed(lambda: shotgun_source(site_url=url, credentials=script_auth(sandbox)))
     assert isinstance(error, ShotgunConnectionError) and took < FAST
     assert "connection was refused" in str(error)

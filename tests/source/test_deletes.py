@@ -6,7 +6,7 @@ from typing import Any
 import dlt
 import pytest
 from destination_truth import assert_destination_matches_site
-from source_testing import script_auth
+from shotgun_testing import script_auth
 
 from shotgun_source import ShotgunPermissionError
 from shotgun_source.errors import find_shotgun_error

@@ -5,7 +5,7 @@ from typing import Any
 
 import dlt
 from destination_truth import assert_destination_matches_site
-from source_testing import cursor_of
+from shotgun_testing import cursor_of
 
 FIVE = ["Project", "Shot", "Task", "Asset", "Version"]
 TABLES = ["projects", "shots", "tasks", "assets", "versions"]

@@ -5,7 +5,7 @@ from typing import Any
 
 import pytest
 from dlt.sources.helpers.rest_client import RESTClient
-from source_testing import script_auth
+from shotgun_testing import script_auth
 
 from shotgun_source import ShotgunKeysetPaginator, ShotgunLinksPaginator, ShotgunResponseError
 from shotgun_source.settings import SEARCH_CONTENT_TYPE

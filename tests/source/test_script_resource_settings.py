@@ -7,7 +7,7 @@ from typing import Any
 
 import dlt
 import pytest
-from inspection.helpers import script_module
+from script_runner import script_module
 
 KEY = "sources.shotgun.data_writer.disable_compression"
 ENV = "SOURCES__SHOTGUN__DATA_WRITER__DISABLE_COMPRESSION"

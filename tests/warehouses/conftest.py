@@ -5,7 +5,8 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from warehouse_testing import DESTINATIONS, Warehouse, script_auth
+from shotgun_testing import script_auth
+from warehouse_testing import DESTINATIONS, Warehouse
 
 from shotgun_source import ShotgunAuth, shotgun_source
 

@@ -10,7 +10,8 @@ rows the files hold besides.
 from typing import Any
 
 from destination_truth import assert_destination_matches_site, destination_contents, raw_row_count
-from warehouse_testing import FIVE, Warehouse, cursor_of, loaded_rows, searches_per_reader
+from shotgun_testing import cursor_of
+from warehouse_testing import FIVE, Warehouse, loaded_rows, searches_per_reader
 
 TABLES = ["projects", "shots", "tasks", "assets", "versions"]
 

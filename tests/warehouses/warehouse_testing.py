@@ -1,18 +1,13 @@
 """Helpers of the warehouse tests: destinations as the pipeline script loads them, request counts."""
 
-import importlib.util
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import dlt
 from postgres_server import PostgresServer
+from script_runner import script_module
 
-from shotgun_source import ShotgunAuth
-
-REPO = Path(__file__).resolve().parents[2]
 DESTINATIONS = ("duckdb", "postgres", "filesystem")
 FIVE = ["Project", "Shot", "Task", "Asset", "Version"]
 TYPED = ["Version", "CustomEntity01"]
@@ -20,23 +15,8 @@ TYPED = ["Version", "CustomEntity01"]
 serializable, tag_list, currency, percent, duration, timecode, list, color, uuid, footage, links."""
 
 
-def _pipeline_script() -> ModuleType:
-    """pipelines/shotgun_pipeline.py, so the tests load with the file format the script picks."""
-    if "shotgun_pipeline" not in sys.modules:
-        script = REPO / "pipelines" / "shotgun_pipeline.py"
-        spec = importlib.util.spec_from_file_location("shotgun_pipeline", script)
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules["shotgun_pipeline"] = module
-        spec.loader.exec_module(module)
-    return sys.modules["shotgun_pipeline"]
-
-
-pipeline_script = _pipeline_script()
-
-
-def script_auth(sandbox: Any) -> ShotgunAuth:
-    return ShotgunAuth(client_id=sandbox.script_name, client_secret=sandbox.script_key)
+pipeline_script = script_module()
+"""pipelines/shotgun_pipeline.py, so the tests load with the file format the script picks."""
 
 
 @dataclass
@@ -122,9 +102,3 @@ def loaded_rows(pipeline: dlt.Pipeline) -> dict[str, int]:
     trace = pipeline.last_trace
     assert trace is not None and trace.last_normalize_info is not None
     return {t: n for t, n in trace.last_normalize_info.row_counts.items() if not t.startswith("_dlt")}
-
-
-def cursor_of(pipeline: dlt.Pipeline, table: str) -> Any:
-    """The stored `updated_at` cursor of one resource, or None before its first load."""
-    resources = pipeline.state.get("sources", {}).get("shotgun", {}).get("resources", {})
-    return resources.get(table, {}).get("incremental", {}).get("updated_at", {}).get("last_value")
