@@ -80,6 +80,23 @@ def process_cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / CLK_TCK
 
 
+def token_answer(session: requests.Session, env: dict[str, str], timeout: float = 60) -> requests.Response:
+    """The sandbox's answer to a client_credentials token request with the script name and key of
+    its `export` lines (`env`); raises on an error status. The caller takes the token and, where it
+    needs the site's clock, the `Date` header."""
+    answer = session.post(
+        f"{env['SOURCES__SHOTGUN__SITE_URL']}/api/v1/auth/access_token",
+        data={
+            "grant_type": "client_credentials",
+            "client_id": env["SOURCES__SHOTGUN__CREDENTIALS__CLIENT_ID"],
+            "client_secret": env["SOURCES__SHOTGUN__CREDENTIALS__CLIENT_SECRET"],
+        },
+        timeout=timeout,
+    )
+    answer.raise_for_status()
+    return answer
+
+
 class Sandbox:
     """`python -m shotgun_source.sandbox` in a subprocess, with its admin routes.
 

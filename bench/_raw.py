@@ -23,6 +23,7 @@ from typing import Any
 
 import orjson
 import requests
+from _procs import token_answer
 
 SEARCH_CONTENT_TYPE = "application/vnd+shotgun.api3_array+json"
 
@@ -48,16 +49,8 @@ class RawReader:
         self.page_size = page_size
         self._local = threading.local()
         self._lock = threading.Lock()
-        answer = requests.post(
-            f"{self.url}/api/v1/auth/access_token",
-            data={
-                "grant_type": "client_credentials",
-                "client_id": env["SOURCES__SHOTGUN__CREDENTIALS__CLIENT_ID"],
-                "client_secret": env["SOURCES__SHOTGUN__CREDENTIALS__CLIENT_SECRET"],
-            },
-            timeout=60,
-        )
-        answer.raise_for_status()
+        with requests.Session() as session:
+            answer = token_answer(session, env)
         self.token = str(answer.json()["access_token"])
         now = parsedate_to_datetime(answer.headers["Date"]).strftime("%Y-%m-%dT%H:%M:%SZ")
         self.window = ["updated_at", "between", ["1970-01-01T00:00:00Z", now]]

@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import os
 import resource
-import subprocess
 import sys
 import time
 from email.utils import parsedate_to_datetime
@@ -24,45 +23,14 @@ from typing import Any
 
 import orjson
 import requests
+from _procs import Sandbox as SandboxProcess
+from _procs import token_answer
 
 ARRAY = "application/vnd+shotgun.api3_array+json"
 
 
-def start_sandbox(versions: int) -> tuple[subprocess.Popen[str], dict[str, str]]:
-    cmd = [
-        sys.executable,
-        "-m",
-        "shotgun_source.sandbox",
-        "--port",
-        "0",
-        "--quiet",
-        "--versions",
-        str(versions),
-    ]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
-    env: dict[str, str] = {}
-    assert proc.stdout is not None
-    while len(env) < 3:
-        line = proc.stdout.readline()
-        if not line:
-            raise RuntimeError("the sandbox exited before printing its exports")
-        name, _, value = line.strip().removeprefix("export ").partition("=")
-        env[name] = value.strip("'")
-    return proc, env
-
-
 def token(session: requests.Session, env: dict[str, str]) -> str:
-    r = session.post(
-        f"{env['SOURCES__SHOTGUN__SITE_URL']}/api/v1/auth/access_token",
-        data={
-            "grant_type": "client_credentials",
-            "client_id": env["SOURCES__SHOTGUN__CREDENTIALS__CLIENT_ID"],
-            "client_secret": env["SOURCES__SHOTGUN__CREDENTIALS__CLIENT_SECRET"],
-        },
-        timeout=30,
-    )
-    r.raise_for_status()
-    return str(r.json()["access_token"])
+    return str(token_answer(session, env, timeout=30).json()["access_token"])
 
 
 def keyset_read(
@@ -93,7 +61,8 @@ def keyset_read(
 
 def serve_bench(versions: int, page_size: int) -> None:
     t0 = time.perf_counter()
-    proc, env = start_sandbox(versions)
+    sandbox = SandboxProcess(scale=1, latency=0, versions=versions)
+    env = sandbox.env
     print(f"sandbox with {versions} Versions up in {time.perf_counter() - t0:.1f} s")
     try:
         url = env["SOURCES__SHOTGUN__SITE_URL"]
@@ -122,8 +91,7 @@ def serve_bench(versions: int, page_size: int) -> None:
             f"in {res['requests']} requests, {res['seconds'] * 1000:.0f} ms"
         )
     finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+        sandbox.stop()
 
 
 def render_rate(versions: int, page_size: int) -> None:
