@@ -38,8 +38,8 @@ from .paginator import ShotgunKeysetPaginator
 from .records import RecordFlattener
 from .responses import ResponseChecker
 from .schema import EntitySchema
-from .settings import API_PREFIX, MAX_PAGE_SIZE, SEARCH_CONTENT_TYPE
-from .transport import SiteClient
+from .settings import MAX_PAGE_SIZE, SEARCH_CONTENT_TYPE
+from .transport import search_client
 
 DELETE_MODES = ("soft", "hard", "ignore")
 RETIRED_FLAG = "_sg_retired"
@@ -151,13 +151,7 @@ class EventLogReader:
         state = dlt.current.resource_state()
         # the first run starts where its own entity reads start, so nothing retired mid-run escapes
         since = state.get("events_read_to") or self.window_end
-        client = RESTClient(
-            base_url=f"{self.site_url}{API_PREFIX}/",
-            auth=self.auth,
-            session=SiteClient(self.auth.request_stats, raise_for_status=False).session,
-            headers={"Content-Type": SEARCH_CONTENT_TYPE, "Accept": "application/json"},
-            data_selector="data",
-        )
+        client = search_client(self.site_url, self.auth)
         applied = set(state.get("applied_events") or ())
         changes = self._changes(client, _shift(since, self.lookback_seconds), applied)
         retired, revived = changes.retired, changes.revived

@@ -20,8 +20,7 @@ from dlt.sources.helpers.rest_client import RESTClient
 from .auth import ShotgunAuth
 from .paginator import ShotgunKeysetPaginator, is_last_page
 from .responses import ResponseChecker
-from .settings import API_PREFIX, SEARCH_CONTENT_TYPE
-from .transport import SiteClient
+from .transport import search_client
 
 MAX_RANGES = 2000
 """More ranges than this would only add requests: each range costs at least one."""
@@ -96,13 +95,7 @@ class WindowReader:
         """One client per thread: dlt's sessions are not shared across threads."""
         client: RESTClient | None = getattr(self._local, "client", None)
         if client is None:
-            client = self._local.client = RESTClient(
-                base_url=f"{self.site_url}{API_PREFIX}/",
-                auth=self.auth,
-                session=SiteClient(self.auth.request_stats, raise_for_status=False).session,
-                headers={"Content-Type": SEARCH_CONTENT_TYPE, "Accept": "application/json"},
-                data_selector="data",
-            )
+            client = self._local.client = search_client(self.site_url, self.auth)
         return client
 
     def _body(self, filters: Sequence[list[Any]], **extra: Any) -> dict[str, Any]:

@@ -7,16 +7,20 @@ a run can say how many requests it made and how many dlt had to retry, retries i
 
 import threading
 from collections import Counter
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from dlt.common.configuration import resolve_configuration
 from dlt.common.configuration.specs import RuntimeConfiguration
 from dlt.sources.helpers.requests.retry import Client
+from dlt.sources.helpers.rest_client import RESTClient
 from requests import PreparedRequest, RequestException, Response
 from requests.adapters import HTTPAdapter
 
-from .settings import API_PREFIX, TOKEN_PATH
+from .settings import API_PREFIX, SEARCH_CONTENT_TYPE, TOKEN_PATH
+
+if TYPE_CHECKING:
+    from .auth import ShotgunAuth  # auth.py builds its own token client from this module
 
 REQUEST_KINDS = ("token", "schema", "records", "event log", "other")
 
@@ -103,3 +107,16 @@ class SiteClient(Client):
         super().__init__(**kwargs)
         self._adapter = CountingAdapter(stats, pool_maxsize=kwargs.get("max_connections", 50))
         self.update_from_config(resolve_configuration(RuntimeConfiguration()))
+
+
+def search_client(site_url: str, auth: "ShotgunAuth") -> RESTClient:
+    """A dlt `RESTClient` for the site's `_search` reads: the API prefix, the bearer auth, a counted
+    retrying session (answers checked by `ResponseChecker`, so no raise here) and the vendor content
+    type. Not thread-safe (its session is not): one per thread."""
+    return RESTClient(
+        base_url=f"{site_url}{API_PREFIX}/",
+        auth=auth,
+        session=SiteClient(auth.request_stats, raise_for_status=False).session,
+        headers={"Content-Type": SEARCH_CONTENT_TYPE, "Accept": "application/json"},
+        data_selector="data",
+    )
