@@ -223,21 +223,27 @@ def loader_file_format(pipeline: dlt.Pipeline) -> TLoaderFileFormat | None:
     return LOADER_FILE_FORMATS.get(destination)
 
 
+def setting_unless_given(key: str, value: Any, *, in_secrets: bool = False) -> None:
+    """Sets `key` for this process unless the user's config, secrets or environment hold a value.
+    Credentials keys go to the secrets provider: a credentials key in the config provider makes dlt
+    refuse the whole credentials value as a secret held in config.toml."""
+    if dlt.config.get(key) is None and dlt.secrets.get(key) is None:
+        (dlt.secrets if in_secrets else dlt.config)[key] = value
+
+
 def extract_files_uncompressed() -> None:
-    """Skips gzip for extract's files, unless the user's config or environment says otherwise."""
-    if dlt.config.get(UNCOMPRESSED_EXTRACT_FILES) is None:
-        dlt.config[UNCOMPRESSED_EXTRACT_FILES] = True
+    """Skips gzip for extract's files, unless the user's settings say otherwise."""
+    setting_unless_given(UNCOMPRESSED_EXTRACT_FILES, True)
 
 
 def cap_duckdb_load_memory(destination: str) -> None:
     """Bounds the memory of DuckDB loads, unless the user's DuckDB credentials configure DuckDB."""
-    if destination != "duckdb":
-        return
-    key = f"destination.{destination}.credentials"
-    if dlt.config.get(f"{key}.global_config") is None and dlt.secrets.get(f"{key}.global_config") is None:
-        # written to the secrets provider: a credentials key in the config provider would make dlt
-        # refuse the whole credentials value as a secret held in config.toml
-        dlt.secrets[f"{key}.global_config"] = {"memory_limit": DUCKDB_LOAD_MEMORY_LIMIT}
+    if destination == "duckdb":
+        setting_unless_given(
+            f"destination.{destination}.credentials.global_config",
+            {"memory_limit": DUCKDB_LOAD_MEMORY_LIMIT},
+            in_secrets=True,
+        )
 
 
 def make_destination(name: str) -> Any:
