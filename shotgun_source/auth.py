@@ -44,11 +44,14 @@ class _TokenState:
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
+        self.clock_lock = threading.Lock()
         self.refresh_token: str | None = None
         self.expires_at = 0.0  # time.monotonic() when the current token dies
         self.lifetime = 0.0
         self.token_requests = 0
-        self.clock_offset = 0.0  # site clock minus local clock, from the token answer's Date header
+        # the site's clock, from the token answer's Date header: its time then, and our monotonic time
+        self.clock_anchor = (time.time(), time.monotonic())
+        self.clock_last = 0.0  # the last site time handed out: the clock never runs backwards
         self.http: SiteClient | None = None
         self.stats = RequestStats()  # every request the source makes, through this auth's clients
 
@@ -120,8 +123,16 @@ class ShotgunAuth(AuthConfigBase):
         return self._state.token_requests
 
     def site_now(self) -> float:
-        """The site's clock as a Unix time, from the Date header of the last token answer."""
-        return time.time() + self._state.clock_offset
+        """The site's clock as a Unix time, from the Date header of the last token answer.
+
+        Strictly increasing within a process (a later token answer may set the clock a little back):
+        rows are stamped with it when read, and a later read must carry a later stamp."""
+        state = self._state
+        site_then, monotonic_then = state.clock_anchor
+        now = site_then + (time.monotonic() - monotonic_then)
+        with state.clock_lock:
+            state.clock_last = max(now, state.clock_last + 1e-6)
+            return state.clock_last
 
     # -- requests' AuthBase ------------------------------------------------------------------
 
@@ -279,7 +290,7 @@ class ShotgunAuth(AuthConfigBase):
         state.refresh_token = body.get("refresh_token") or None
         state.lifetime = lifetime
         state.expires_at = time.monotonic() + lifetime
-        state.clock_offset = _clock_offset(response)
+        state.clock_anchor = (time.time() + _clock_offset(response), time.monotonic())
         self.access_token = token
 
 

@@ -1,54 +1,51 @@
 """What the event log knows and no `updated_at` cursor sees: retirements, revivals, renames.
 
-ShotGrid deletes by retiring, and no `updated_at` cursor ever sees that.
+ShotGrid deletes by retiring: the record disappears from every read and its `updated_at` stays as
+it was, so a mirror that only follows `updated_at` keeps retired rows forever. The event log records
+each retirement and revival (`Shotgun_<Type>_Retirement` / `_Revival`); each run reads those events
+since the last run (one request per entity type when nothing happened) and reads the records they
+name again, in their state now:
 
-Retiring a record leaves its `updated_at` alone and hides it from every read, so a mirror that
-only follows `updated_at` keeps retired rows forever. The event log records each retirement and
-revival (`Shotgun_<Type>_Retirement` / `_Revival`); each run reads those events since the last run,
-one request per entity type when nothing happened, and turns them into rows of the entity's table:
+- live: the live row (a revival, or a retirement undone since);
+- not live, `soft` (default): the retired record's full row with `_sg_retired` true and
+  `_sg_retired_at`;
+- not live, `hard`: `{id, _sg_retired: true}`, which dlt's `hard_delete` hint turns into a delete of
+  the row and its child rows.
 
-- `soft` (default): the retired record's full row with `_sg_retired` true and `_sg_retired_at`;
-- `hard`: `{id, _sg_retired: true}`, which dlt's `hard_delete` hint turns into a delete of the row
-  and its child rows;
-- a revival re-reads the live record (flag false again, or the row back).
+Reading the state rather than trusting the order of events makes a retirement and a revival in one
+window come out right whatever ids the site gave them (ids are reserved early, committed late).
+
+Renaming a record (a Task's `content`, a Shot's `code`) changes the `<link>__name` of every row that
+links to it, yet leaves those rows' `updated_at` alone. The same event-log read also picks up the
+renames of the types this type links to, and those linking rows are read again.
 
 `reconcile=True` also compares every id on the site with the destination's, for users who want
-certainty over thrift: rows missing from the destination are read again, rows no longer live on
-the site are retired there.
-
-Renaming a record (a Task's `content`, a Shot's `code`) changes the `<link>__name` of every row
-that links to it, yet leaves those rows' `updated_at` alone. The same event-log read also picks up
-the renames of the types this type links to, and those linking rows are read again.
+certainty over thrift: rows missing from the destination are read again, rows no longer live on the
+site are retired there.
 """
 
 import datetime as dt
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import dlt
 from dlt.common import logger
-from dlt.common.schema.typing import TColumnSchema, TTableSchema
-from dlt.extract import DltResource
-from dlt.sources.helpers.rest_client import RESTClient
+from dlt.common.schema.typing import TColumnSchema
 
-from .auth import ShotgunAuth
 from .errors import ShotgunConfigError, ShotgunPermissionError
-from .paginator import ShotgunKeysetPaginator
 from .records import RecordFlattener
-from .responses import ResponseChecker
 from .schema import EntitySchema
-from .settings import MAX_PAGE_SIZE, SEARCH_CONTENT_TYPE
-from .transport import search_client
+from .session import SHOTGRID_TIME_FORMAT, SiteSession
+from .settings import MAX_PAGE_SIZE
 
 DELETE_MODES = ("soft", "hard", "ignore")
 RETIRED_FLAG = "_sg_retired"
 RETIRED_AT = "_sg_retired_at"
+READ_AT = "_sg_read_at"
 EVENT_TYPE = "EventLogEntry"
 IDS_PER_REQUEST = 500
-"""Ids per `id in [...]` filter when re-reading retired or revived records."""
-SHOTGRID_TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
-HASH_FILTERS_CONTENT_TYPE = "application/vnd+shotgun.api3_hash+json"
+"""Ids per `id in [...]` filter when reading records again by id."""
 LINK_NAME_FIELDS: dict[str, tuple[str, ...]] = {
     "HumanUser": ("name", "firstname", "lastname"),
     "ApiUser": ("firstname",),
@@ -60,6 +57,13 @@ LINK_NAME_FIELDS: dict[str, tuple[str, ...]] = {
 """The field(s) a link's `name` comes from, per target type; `code` (and `name`) elsewhere, as the
 python-api documents: Shot, Asset, Sequence, Version, Episode, Playlist, PublishedFile, custom..."""
 DEFAULT_LINK_NAME_FIELDS = ("code", "name")
+EVENT_FIELDS = ["event_type", "attribute_name", "created_at", "meta", "entity"]
+"""What an event-log read asks for: enough to tell retirements, revivals and renames apart."""
+NOT_EVENT_LOG_READER = (
+    "The credentials may not read the event log (EventLogEntry), where retirements and renames are"
+    ' read from. Give them read access to EventLogEntry, or set deletes = "ignore" and'
+    " refresh_link_names = false."
+)
 
 
 def check_delete_mode(deletes: Any) -> str:
@@ -71,24 +75,35 @@ def check_delete_mode(deletes: Any) -> str:
     return str(deletes)
 
 
-def retirement_columns(mode: str) -> dict[str, TColumnSchema]:
-    """The columns every table gets for retirements, by mode."""
+READ_AT_COLUMN: TColumnSchema = {
+    "data_type": "timestamp",
+    "timezone": True,
+    "nullable": True,
+    "dedup_sort": "desc",
+    "description": "When this copy of the record was read from the site (the site's clock, UTC)",
+}
+"""Two copies of one record in one load (its window read, then its state read for the event log)
+are told apart by when they were read: dlt's merge keeps the newest (`dedup_sort`)."""
+
+
+def added_columns(mode: str) -> dict[str, TColumnSchema]:
+    """The columns every table gets for retirements, by mode, and the read time that orders copies."""
     if mode == "ignore":
-        return {}
+        return {READ_AT: READ_AT_COLUMN}
     flag: TColumnSchema = {
         "data_type": "bool",
         "nullable": True,
         "description": "True once the record was retired (deleted) on the ShotGrid site",
     }
     if mode == "hard":
-        return {RETIRED_FLAG: {**flag, "hard_delete": True}}
+        return {RETIRED_FLAG: {**flag, "hard_delete": True}, READ_AT: READ_AT_COLUMN}
     at: TColumnSchema = {
         "data_type": "timestamp",
         "timezone": True,
         "nullable": True,
         "description": "When the record was retired, from the site's event log",
     }
-    return {RETIRED_FLAG: flag, RETIRED_AT: at}
+    return {RETIRED_FLAG: flag, RETIRED_AT: at, READ_AT: READ_AT_COLUMN}
 
 
 def live_row_marks(mode: str) -> dict[str, Any]:
@@ -98,90 +113,61 @@ def live_row_marks(mode: str) -> dict[str, Any]:
     return {RETIRED_FLAG: False} if mode == "hard" else {RETIRED_FLAG: False, RETIRED_AT: None}
 
 
-def _shift(timestamp: str, seconds: int) -> str:
+def shift(timestamp: str, seconds: int) -> str:
+    """A ShotGrid timestamp `seconds` earlier."""
     moment = dt.datetime.strptime(timestamp, SHOTGRID_TIME_FORMAT) - dt.timedelta(seconds=seconds)
     return moment.strftime(SHOTGRID_TIME_FORMAT)
 
 
 @dataclass
 class EventChanges:
-    """What one run learns from the event log for one entity type."""
+    """What one run learns from the event log for one entity type, before reading any record."""
 
-    retired: dict[int, str | None] = field(default_factory=dict)
-    """Ids retired, with when."""
-    revived: list[int] = field(default_factory=list)
+    retired_at: dict[int, str | None] = field(default_factory=dict)
+    """Records of this type retired or revived in the window: when last retired (None: revived)."""
     renamed: dict[str, set[int]] = field(default_factory=dict)
     """Renamed records of the types this one links to, by type."""
-    recent: list[int] = field(default_factory=list)
-    """Events the next run reads again (its lookback): applied already."""
+    events: list[tuple[int, str, int]] = field(default_factory=list)
+    """(event id, created_at, entity id) of every event read, applied by an earlier run or not."""
+
+    @property
+    def state_changed(self) -> set[int]:
+        return set(self.retired_at)
 
 
 class EventLogReader:
-    """Reads one entity type's retirements, revivals and linked renames since the last run, and
-    yields the rows they change."""
+    """One entity type's event-log read and the reads of the records it names.
+
+    The caller (the entity's resource) decides which records still need reading: a record its window
+    read returned is already in its newest state, since that read happened after every event read.
+    """
 
     def __init__(
         self,
+        session: SiteSession,
         schema: EntitySchema,
-        site_url: str,
-        auth: ShotgunAuth,
         mode: str,
         fields: str | list[str],
-        site_clock: Callable[[], str],
-        lookback_seconds: int,
         page_size: int,
-        reconcile: bool,
         refresh_link_names: bool,
     ) -> None:
+        self.session = session
         self.schema = schema
-        self.site_url = site_url
-        self.auth = auth
         self.mode = mode
         self.fields = fields
-        self.site_clock = site_clock
-        self.window_end = ""  # set when a run starts reading
-        self.lookback_seconds = lookback_seconds
         self.page_size = page_size
-        self.reconcile = reconcile
         self.refresh_link_names = refresh_link_names
         self.flatten = RecordFlattener(schema, marks=live_row_marks(mode))
 
-    def rows(self) -> Iterator[dict[str, Any]]:
-        self.window_end = self.site_clock()
-        state = dlt.current.resource_state()
-        # the first run starts where its own entity reads start, so nothing retired mid-run escapes
-        since = state.get("events_read_to") or self.window_end
-        client = search_client(self.site_url, self.auth)
-        applied = set(state.get("applied_events") or ())
-        changes = self._changes(client, _shift(since, self.lookback_seconds), applied)
-        retired, revived = changes.retired, changes.revived
-        if self.reconcile:
-            more_retired, missing = self._reconcile(client)
-            retired.update({i: None for i in more_retired if i not in retired})
-            revived = sorted(set(revived) | set(missing))
-        yield from self._retired_rows(client, retired)
-        yield from self._live_rows(client, revived)
-        yield from self._relinked_rows(client, changes.renamed, skip=set(retired) | set(revived))
-        state["events_read_to"] = self.window_end
-        # the next run re-reads the lookback window; these events are applied already
-        state["applied_events"] = changes.recent
+    @property
+    def reads_events(self) -> bool:
+        """False when there is nothing to ask the event log (deletes ignored, renames not followed
+        or nothing linked): then not even one request is made."""
+        return self._event_filters("", "") is not None
 
-    def _search(
-        self, client: RESTClient, entity_type: str, body: dict[str, Any], page_size: int
-    ) -> Iterator[Any]:
-        content_type = HASH_FILTERS_CONTENT_TYPE if isinstance(body["filters"], dict) else SEARCH_CONTENT_TYPE
-        pages = client.paginate(
-            f"entity/{entity_type}/_search",
-            method="POST",
-            json=body,
-            headers={"Content-Type": content_type},
-            paginator=ShotgunKeysetPaginator(page_size),
-            hooks={"response": [ResponseChecker(self.site_url)]},
-        )
-        for page in pages:
-            yield from page
+    # -- the event log -------------------------------------------------------------------------
 
-    def _event_filters(self, start: str) -> dict[str, Any] | None:
+    def _event_filters(self, start: str, end: str) -> dict[str, Any] | None:
         """(this type's retirements or revivals) or (renames of the types it links to), in the window."""
         entity_type = self.schema.entity_type
         wanted: list[Any] = []
@@ -202,64 +188,45 @@ class EventLogReader:
         return {
             "logical_operator": "and",
             "conditions": [
-                ["created_at", "between", [start, self.window_end]],
+                ["created_at", "between", [start, end]],
                 {"logical_operator": "or", "conditions": wanted},
             ],
         }
 
-    def _changes(self, client: RESTClient, start: str, applied: set[int]) -> "EventChanges":
-        """What the event log says happened in the window that an earlier run has not applied.
-
-        For retirements and revivals only each record's last event counts. Events of the last
-        `lookback_seconds` are remembered, since the next run reads them again.
-        """
+    def changes(self, start: str, end: str, applied: set[int]) -> EventChanges:
+        """The events in [start, end] that an earlier run has not applied, sorted into state changes
+        of this type's records and renames of the records it links to."""
         changes = EventChanges()
-        filters = self._event_filters(start)
+        filters = self._event_filters(start, end)
         if filters is None:
             return changes
-        body = {
-            "filters": filters,
-            "fields": ["event_type", "attribute_name", "created_at", "meta", "entity"],
-        }
-        latest: dict[int, tuple[int, bool, str | None]] = {}
-        next_start = _shift(self.window_end, self.lookback_seconds)
         own = f"Shotgun_{self.schema.entity_type}_"
-        try:
-            for event in self._search(client, EVENT_TYPE, body, self.page_size):
-                attributes = event.get("attributes") or {}
-                meta = attributes.get("meta") or {}
-                link = ((event.get("relationships") or {}).get("entity") or {}).get("data") or {}
-                entity_id = meta.get("entity_id") or link.get("id")
-                event_type = str(attributes.get("event_type") or "")
-                if not isinstance(entity_id, int):
-                    continue
-                if str(attributes.get("created_at") or "") >= next_start:
-                    changes.recent.append(event["id"])
-                if event_type.startswith(own) and not event_type.endswith("_Change"):
-                    previous = latest.get(entity_id)
-                    if previous is None or previous[0] < event["id"]:
-                        is_retirement = event_type.endswith("_Retirement")
-                        latest[entity_id] = (event["id"], is_retirement, attributes.get("created_at"))
-                elif event["id"] not in applied:  # a rename of a record this type links to
-                    target = meta.get("entity_type") or link.get("type") or event_type.split("_")[1]
-                    changes.renamed.setdefault(str(target), set()).add(entity_id)
-        except ShotgunPermissionError:
-            raise ShotgunPermissionError(
-                "The credentials may not read the event log (EventLogEntry), where retirements and"
-                " renames are read from. Give them read access to EventLogEntry, or set"
-                ' deletes = "ignore" and refresh_link_names = false.'
-            ) from None
-        pending = {i: last for i, last in latest.items() if last[0] not in applied}
-        changes.retired = {i: at for i, (_, is_retirement, at) in pending.items() if is_retirement}
-        changes.revived = sorted(i for i, (_, is_retirement, _) in pending.items() if not is_retirement)
-        changes.recent.sort()
+        last_state_event: dict[int, int] = {}
+        for event in self._records(EVENT_TYPE, {"filters": filters, "fields": EVENT_FIELDS}):
+            attributes = event.get("attributes") or {}
+            meta = attributes.get("meta") or {}
+            link = ((event.get("relationships") or {}).get("entity") or {}).get("data") or {}
+            entity_id = meta.get("entity_id") or link.get("id")
+            event_type = str(attributes.get("event_type") or "")
+            if not isinstance(entity_id, int):
+                continue
+            changes.events.append((event["id"], str(attributes.get("created_at") or ""), entity_id))
+            if event["id"] in applied:
+                continue
+            if event_type.startswith(own) and not event_type.endswith("_Change"):
+                # the record's state is read again; the time only says when it was retired
+                if event["id"] >= last_state_event.get(entity_id, -1):
+                    last_state_event[entity_id] = event["id"]
+                    retired = event_type.endswith("_Retirement")
+                    changes.retired_at[entity_id] = attributes.get("created_at") if retired else None
+            else:  # a rename of a record this type links to
+                target = meta.get("entity_type") or link.get("type") or event_type.split("_")[1]
+                changes.renamed.setdefault(str(target), set()).add(entity_id)
         return changes
 
-    def _relinked_rows(
-        self, client: RESTClient, renamed: dict[str, set[int]], skip: set[int]
-    ) -> Iterator[dict[str, Any]]:
-        """The live rows linking to a renamed record, read again so their link names are new."""
-        done = set(skip)
+    def linking_ids(self, renamed: dict[str, set[int]]) -> set[int]:
+        """Ids of the live rows that link to a renamed record (their link names are stale)."""
+        found: set[int] = set()
         for name, targets in self.schema.link_targets.items():
             for target in targets:
                 ids = sorted(renamed.get(target, ()))
@@ -267,51 +234,74 @@ class EventLogReader:
                     links = [{"type": target, "id": i} for i in ids[start : start + IDS_PER_REQUEST]]
                     body = {
                         "filters": [[name, "in", links]],
-                        "fields": self.fields,
+                        "fields": ["id"],
                         "options": {"include_archived_projects": True},
                     }
-                    for record in self._search(client, self.schema.entity_type, body, IDS_PER_REQUEST):
-                        if record["id"] not in done:
-                            done.add(record["id"])
-                            yield self.flatten(record)
+                    found.update(r["id"] for r in self._records(self.schema.entity_type, body, MAX_PAGE_SIZE))
+        return found
 
-    def _records(self, client: RESTClient, ids: Sequence[int], retired: bool) -> Iterator[dict[str, Any]]:
+    # -- the records they name -----------------------------------------------------------------
+
+    def current_rows(self, ids: Iterable[int], retired_at: dict[int, str | None], now: str) -> Iterator[Any]:
+        """Each record as it stands now, in pages: its live row, else (not live) its retired row
+        (`soft`) or a delete marker (`hard`). Under `ignore` only live rows. A record purged from the
+        site's trash cannot be read at all; under `soft` its row stays as it was. Every row carries
+        when it was read, which makes it win over a copy the window read earlier."""
+        wanted = sorted(set(ids))
+        live: set[int] = set()
+        for page in self._by_ids(wanted, retired=False):
+            rows = self.stamped(page)
+            live.update(row["id"] for row in rows)
+            yield rows
+        gone = [i for i in wanted if i not in live]
+        if not gone or self.mode == "ignore":
+            return
+        if self.mode == "hard":
+            read_at = self.session.read_time()
+            yield [{"id": entity_id, RETIRED_FLAG: True, READ_AT: read_at} for entity_id in gone]
+            return
+        for page in self._by_ids(gone, retired=True):
+            rows = self.stamped(page)
+            for row in rows:
+                row[RETIRED_FLAG] = True
+                row[RETIRED_AT] = retired_at.get(row["id"]) or now
+            yield rows
+
+    def stamped(self, page: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """A page's rows, each marked with the time the page was read."""
+        read_at = self.session.read_time()
+        rows = [self.flatten(record) for record in page]
+        for row in rows:
+            row[READ_AT] = read_at
+        return rows
+
+    def _by_ids(self, ids: Sequence[int], retired: bool) -> Iterator[list[dict[str, Any]]]:
         options: dict[str, Any] = {"include_archived_projects": True}
         if retired:
             options["return_only"] = "retired"
         for start in range(0, len(ids), IDS_PER_REQUEST):
             chunk = list(ids[start : start + IDS_PER_REQUEST])
             body = {"filters": [["id", "in", chunk]], "fields": self.fields, "options": options}
-            yield from self._search(
-                client, self.schema.entity_type, body, min(MAX_PAGE_SIZE, IDS_PER_REQUEST)
-            )
+            yield from self.session.search(self.schema.entity_type, body, IDS_PER_REQUEST)
 
-    def _retired_rows(self, client: RESTClient, retired: dict[int, str | None]) -> Iterator[dict[str, Any]]:
-        if not retired:
-            return
-        if self.mode == "hard":
-            for entity_id in sorted(retired):
-                yield {"id": entity_id, RETIRED_FLAG: True}
-            return
-        for record in self._records(client, sorted(retired), retired=True):
-            row = self.flatten(record)
-            row[RETIRED_FLAG] = True
-            row[RETIRED_AT] = retired.get(row["id"]) or self.window_end
-            yield row
+    def _records(self, entity_type: str, body: dict[str, Any], page_size: int | None = None) -> Iterator[Any]:
+        try:
+            for page in self.session.search(entity_type, body, page_size or self.page_size):
+                yield from page
+        except ShotgunPermissionError:
+            if entity_type != EVENT_TYPE:
+                raise
+            raise ShotgunPermissionError(NOT_EVENT_LOG_READER) from None
 
-    def _live_rows(self, client: RESTClient, ids: Sequence[int]) -> Iterator[dict[str, Any]]:
-        for record in self._records(client, ids, retired=False):
-            yield self.flatten(record)
+    # -- reconciliation ------------------------------------------------------------------------
 
-    def _reconcile(self, client: RESTClient) -> tuple[list[int], list[int]]:
+    def reconcile(self) -> tuple[set[int], set[int]]:
         """(ids live in the destination but not on the site, ids live on the site but missing)."""
         body = {"filters": [], "fields": ["id"], "options": {"include_archived_projects": True}}
-        on_site = {
-            record["id"] for record in self._search(client, self.schema.entity_type, body, MAX_PAGE_SIZE)
-        }
-        in_destination = _destination_live_ids(self.schema.table_name, flagged=self.mode != "ignore")
-        gone = sorted(in_destination - on_site)
-        missing = sorted(on_site - in_destination)
+        on_site = {record["id"] for record in self._records(self.schema.entity_type, body, MAX_PAGE_SIZE)}
+        in_destination = destination_live_ids(self.schema.table_name, flagged=self.mode != "ignore")
+        gone = in_destination - on_site
+        missing = on_site - in_destination
         if gone or missing:
             logger.warning(
                 f"Reconciling {self.schema.table_name}: {len(gone)} rows no longer live on the site,"
@@ -320,8 +310,9 @@ class EventLogReader:
         return gone, missing
 
 
-def _destination_live_ids(table: str, flagged: bool) -> set[int]:
-    """Ids of the rows the destination holds as live (empty before the table's first load)."""
+def destination_live_ids(table: str, flagged: bool) -> set[int]:
+    """Ids of the rows the destination holds as live (empty before the table's first load).
+    Reads the pipeline that is running, so it must be called from the resource's own thread."""
     pipeline = dlt.current.pipeline()
     if table not in pipeline.default_schema.tables:
         return set()
@@ -334,43 +325,3 @@ def _destination_live_ids(table: str, flagged: bool) -> set[int]:
     except Exception as exc:  # the table is in the schema but not yet in the destination
         logger.info(f"Reconcile of {table}: no destination rows to compare yet ({type(exc).__name__}).")
         return set()
-
-
-class EntityTableChanges(DltResource):
-    """A resource that writes into another resource's table and leaves that table its owner's.
-
-    dlt stamps every table with the name of the resource that wrote to it last, and `dlt
-    pipeline ... drop versions`, `info` and the trace's per-resource figures go by that stamp.
-    Without this, a run whose event log retired a Version would hand the `versions` table to
-    `versions_events`, and dropping `versions` would leave its table behind.
-    """
-
-    EVENTS_SUFFIX = "_events"
-
-    def compute_table_schema(self, item: Any = None, meta: Any = None) -> TTableSchema:
-        table_schema = super().compute_table_schema(item, meta)
-        if "resource" in table_schema:
-            table_schema["resource"] = self.name.removesuffix(self.EVENTS_SUFFIX)
-        return table_schema
-
-
-def event_log_resource(reader: EventLogReader, columns: dict[str, TColumnSchema], nested: Any) -> DltResource:
-    """A resource writing the rows the event log changes into the entity's own table, with the
-    same hints (`<table>_events`), the table staying the entity resource's."""
-
-    def changes() -> Iterator[dict[str, Any]]:
-        yield from reader.rows()
-
-    table = reader.schema.table_name
-    return dlt.resource(
-        changes,
-        name=f"{table}{EntityTableChanges.EVENTS_SUFFIX}",
-        table_name=table,
-        primary_key="id",
-        write_disposition="merge",
-        columns=columns,
-        nested_hints=nested,
-        max_table_nesting=1,
-        parallelized=True,
-        _impl_cls=EntityTableChanges,
-    )

@@ -15,12 +15,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from dlt.sources.helpers.rest_client import RESTClient
-
-from .auth import ShotgunAuth
-from .paginator import ShotgunKeysetPaginator, is_last_page
-from .responses import ResponseChecker
-from .transport import search_client
+from .paginator import is_last_page
+from .session import SiteSession
 
 MAX_RANGES = 2000
 """More ranges than this would only add requests: each range costs at least one."""
@@ -53,50 +49,22 @@ def plan_ranges(after: int, max_id: int, density: float, page_size: int) -> list
     return [IdRange(lo, lo + step if i < count - 1 else None) for i, lo in enumerate(bounds)]
 
 
-class RequestSlots:
-    """How many page requests may be in flight at once, for all entity types of a source together:
-    parallel enough to hide the site's latency, polite enough not to be rate limited."""
-
-    def __init__(self, limit: int) -> None:
-        self.limit = limit
-        self._semaphore = threading.BoundedSemaphore(limit)
-
-    def __enter__(self) -> "RequestSlots":
-        self._semaphore.acquire()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._semaphore.release()
-
-
 class WindowReader:
     """Pages one entity type's `_search` in a fixed window, by id, in parallel where it pays."""
 
     def __init__(
         self,
-        site_url: str,
-        auth: ShotgunAuth,
+        session: SiteSession,
         entity_type: str,
         fields: str | list[str],
         page_size: int,
-        slots: RequestSlots,
         parallel_ranges: int,
     ) -> None:
-        self.site_url = site_url
-        self.auth = auth
+        self.session = session
         self.entity_type = entity_type
         self.fields = fields
         self.page_size = page_size
-        self.slots = slots
         self.parallel_ranges = parallel_ranges
-        self._local = threading.local()
-
-    def _client(self) -> RESTClient:
-        """One client per thread: dlt's sessions are not shared across threads."""
-        client: RESTClient | None = getattr(self._local, "client", None)
-        if client is None:
-            client = self._local.client = search_client(self.site_url, self.auth)
-        return client
 
     def _body(self, filters: Sequence[list[Any]], **extra: Any) -> dict[str, Any]:
         return {
@@ -107,32 +75,15 @@ class WindowReader:
         }
 
     def _pages(self, filters: Sequence[list[Any]], id_range: IdRange) -> Iterator[list[dict[str, Any]]]:
-        """Keyset pages of one id range, each request holding a slot while it is in flight."""
-        pages = self._client().paginate(
-            f"entity/{self.entity_type}/_search",
-            method="POST",
-            json=self._body([*filters, *id_range.filters()]),
-            paginator=ShotgunKeysetPaginator(self.page_size, start_after=id_range.after),
-            hooks={"response": [ResponseChecker(self.site_url)]},
-        )
-        while True:
-            with self.slots:
-                page = next(pages, None)
-            if page is None:
-                return
-            yield list(page)
+        """Keyset pages of one id range."""
+        body = self._body([*filters, *id_range.filters()])
+        yield from self.session.search(self.entity_type, body, self.page_size, start_after=id_range.after)
 
     def _max_id(self, filters: Sequence[list[Any]]) -> int | None:
         """The highest id in the window: one small request."""
         body = self._body(filters, sort="-id", page={"number": 1, "size": 1})
         body["fields"] = ["id"]
-        with self.slots:
-            response = self._client().post(
-                f"entity/{self.entity_type}/_search",
-                json=body,
-                hooks={"response": [ResponseChecker(self.site_url)]},
-            )
-        data = response.json()["data"]
+        data = self.session.post_search(self.entity_type, body).json()["data"]
         return int(data[0]["id"]) if data else None
 
     def pages(self, filters: Sequence[list[Any]]) -> Iterator[list[dict[str, Any]]]:

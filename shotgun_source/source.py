@@ -1,32 +1,25 @@
-"""The dlt source: one resource per ShotGrid entity type, plus one for its retirements.
+"""The dlt source: one resource per ShotGrid entity type.
 
 Each entity resource is a dlt resource on dlt's `RESTClient` (with `ShotgunAuth` and the keyset
 paginator) rather than a `rest_api` config entry: rest_api pages one request after another, and a
-large type must be read in parallel id ranges to be fast (`reader.py`).
+large type must be read in parallel id ranges to be fast (`reader.py`); the event-log reads of a
+type ride in the same resource, so a record reaches a load once (`resources.py`).
 """
 
 import time
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from typing import Any
 
 import dlt
-from dlt.common.schema.typing import TColumnSchema
 from dlt.extract import DltResource
 
 from .auth import ShotgunAuth
-from .deletes import (
-    EventLogReader,
-    check_delete_mode,
-    event_log_resource,
-    live_row_marks,
-    retirement_columns,
-)
+from .deletes import check_delete_mode
 from .errors import ShotgunConfigError
 from .paginator import check_page_size
-from .reader import RequestSlots, WindowReader
-from .records import RecordFlattener
+from .resources import EntityRead, ReadSettings, entity_resource
 from .schema import EntitySchema
+from .session import SHOTGRID_TIME_FORMAT, SiteSession
 from .settings import (
     DEFAULT_ENTITIES,
     DEFAULT_INITIAL_UPDATED_AT,
@@ -37,8 +30,6 @@ from .settings import (
 )
 from .site import ShotgunSite
 from .site_url import normalize_site_url
-
-SHOTGRID_TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 
 
 @dlt.source(name="shotgun", section="shotgun", max_table_nesting=1)
@@ -91,119 +82,24 @@ def shotgun_source(
     _check_positive("parallel_ranges", parallel_ranges)
     mode = check_delete_mode(deletes)
     auth = credentials.bind(site_url)
-    site = ShotgunSite(auth.site_url or normalize_site_url(site_url), auth)
+    session = SiteSession(auth.site_url or normalize_site_url(site_url), auth, max_concurrent_requests)
+    site = ShotgunSite(session.site_url, auth)
     entity_types = site.resolve_entity_types(entities if entities else list(DEFAULT_ENTITIES))
     schemas = site.entity_schemas(entity_types)
-
-    def site_clock() -> str:
-        """Now by the site's clock: each resource's window ends when it starts reading, so the
-        window cannot grow while it pages, and a source object run again reads up to then."""
-        return time.strftime(SHOTGRID_TIME_FORMAT, time.gmtime(auth.site_now()))
-
     selected = _selected_fields(fields, schemas)
-    reads = [EntityRead.of(schema, selected.get(schema.entity_type), mode) for schema in schemas]
-    slots = RequestSlots(max_concurrent_requests)
-    entity_resources = [
-        _entity_resource(
-            read,
-            WindowReader(
-                site.site_url,
-                auth,
-                read.schema.entity_type,
-                read.field_list,
-                page_size,
-                slots,
-                parallel_ranges,
-            ),
-            lookback_seconds,
-            initial_updated_at,
-            site_clock,
-        )
-        for read in reads
-    ]
-    uses_event_log = mode != "ignore" or refresh_link_names
-    event_log_resources = [
-        event_log_resource(
-            EventLogReader(
-                read.schema,
-                site.site_url,
-                auth,
-                mode,
-                read.field_list,
-                site_clock,
-                lookback_seconds,
-                page_size,
-                reconcile_deletes,
-                refresh_link_names,
-            ),
-            read.columns,
-            read.schema.nested_hints(),
-        )
-        for read in reads
-        # the event log itself is never retired and links to nothing that is renamed
-        if uses_event_log and read.schema.cursor_field == "updated_at"
-    ]
-    return [*entity_resources, *event_log_resources]
-
-
-@dataclass(frozen=True)
-class EntityRead:
-    """What is read of one entity type and how its rows look: shared by its two resources."""
-
-    schema: EntitySchema
-    field_list: str | list[str]
-    columns: dict[str, TColumnSchema]
-    marks: dict[str, Any]
-
-    @classmethod
-    def of(cls, schema: EntitySchema, selected_fields: Sequence[str] | None, mode: str) -> "EntityRead":
-        field_list: str | list[str] = "*"
-        if selected_fields:
-            schema = schema.only(selected_fields)
-            field_list = sorted(schema.field_types)
-        columns = {**schema.column_hints(), **retirement_columns(mode)}
-        return cls(schema, field_list, columns, live_row_marks(mode))
-
-
-def _entity_resource(
-    read: EntityRead,
-    reader: WindowReader,
-    lookback_seconds: int,
-    initial_updated_at: str,
-    site_clock: Callable[[], str],
-) -> DltResource:
-    """One entity type's resource: its window read by `reader`, rows flattened, merged on `id`.
-
-    The window runs from the stored cursor minus the lookback (dlt's incremental with `lag`) to
-    the run's start; a type without a timestamp to window on is read whole and replaced.
-    """
-    schema = read.schema
-    cursor = schema.cursor_field
-
-    def windowed(
-        window: dlt.sources.incremental[str] = dlt.sources.incremental(
-            cursor or "updated_at",
-            initial_value=initial_updated_at,
-            lag=lookback_seconds,
-            on_cursor_value_missing="raise",
-        ),
-    ) -> Iterator[list[dict[str, Any]]]:
-        yield from reader.pages([[cursor, "between", [window.start_value, site_clock()]]])
-
-    def whole() -> Iterator[list[dict[str, Any]]]:
-        yield from reader.pages([])
-
-    resource = dlt.resource(
-        windowed if cursor else whole,
-        name=schema.table_name,
-        primary_key="id",
-        write_disposition="merge" if cursor else "replace",
-        columns=read.columns,
-        nested_hints=schema.nested_hints(),
-        max_table_nesting=1,
-        parallelized=True,
+    settings = ReadSettings(
+        page_size=page_size,
+        lookback_seconds=lookback_seconds,
+        initial_updated_at=initial_updated_at,
+        deletes=mode,
+        reconcile_deletes=reconcile_deletes,
+        refresh_link_names=refresh_link_names,
+        parallel_ranges=parallel_ranges,
     )
-    return resource.add_map(RecordFlattener(schema, marks=read.marks))
+    return [
+        entity_resource(session, EntityRead.of(schema, selected.get(schema.entity_type), mode), settings)
+        for schema in schemas
+    ]
 
 
 def _selected_fields(

@@ -134,6 +134,9 @@ class Tables:
     """Rows the destination keeps flagged `_sg_retired` (soft deletes), by id; not in `root`."""
     superseded: int = 0
     """Root rows of an append-only destination that a newer load's row of the same id replaces."""
+    deleted: set[int] = field(default_factory=set)
+    """Hard deletes on a destination that only appends: the newest row of the id is a marker (only
+    `id` and `_sg_retired` true, nothing else); the record must not be live on the site."""
 
 
 def expected_tables(site: Any, entity_type: str, records: Iterable[dict[str, Any]] | None = None) -> Tables:
@@ -194,6 +197,10 @@ def _newest_rows(rows: list[dict[str, Any]], out: Tables) -> list[dict[str, Any]
     return list(newest.values())
 
 
+def _is_delete_marker(row: dict[str, Any]) -> bool:
+    return all(value is None for name, value in row.items() if not name.startswith("_") and name != "id")
+
+
 def destination_tables(
     where: Readable, entity_type: str, kinds: dict[str, str], latest_row_per_id: bool = False
 ) -> Tables:
@@ -216,7 +223,9 @@ def destination_tables(
                     values[f"{name}__{part}"] = row.get(f"{name}__{part}")
             elif kind != "multi_entity":
                 values[name] = normalize(kind, row.get(name))
-        if row.get(RETIRED_FLAG):
+        if row.get(RETIRED_FLAG) and latest_row_per_id and _is_delete_marker(row):
+            out.deleted.add(row["id"])
+        elif row.get(RETIRED_FLAG):
             out.retired[row["id"]] = values
         else:
             out.root[row["id"]] = values
@@ -289,6 +298,8 @@ def compare_entity(
             different.append(
                 f"{entity_type}.{name} links differ ({len(want_links)} vs {len(got_links)}), e.g. {diff}"
             )
+    for record_id in sorted(actual.deleted & set(expected.root)):
+        different.append(f"{entity_type} {record_id} is deleted (a marker row) but is live on the site")
     if actual.retired:
         # soft deletes: a flagged row must be retired on the site and hold its values
         on_site = expected_tables(site, entity_type, site.records(entity_type, retired=True)).root

@@ -25,7 +25,7 @@ def test_log_progress_reports_each_step_on_stderr(shared_sandbox: Any, tmp_path:
     assert result.returncode == 0, result.stderr
     for step in ("Extract shotgun", "Normalize shotgun", "Load shotgun"):
         assert f" {step}" in result.stderr, step
-    assert "Resources: 2/2 (100.0%)" in result.stderr and "projects: 4" in result.stderr
+    assert "Resources: 1/1 (100.0%)" in result.stderr and "projects: 4" in result.stderr
     assert "Extract shotgun" not in result.stdout
     assert summary_rows(result.stdout) == table_counts(tmp_path / "shotgun_pipeline.duckdb")
 

@@ -89,19 +89,23 @@ def test_retired_and_revived_records(sandbox: Any, source_for: Any, make_pipelin
     assert_destination_matches_site(pipeline, site, ["Shot"])
 
 
-def test_event_rows_leave_the_table_to_its_entity_resource(
+def test_one_resource_per_table_owns_it_after_a_run_of_event_rows_only(
     sandbox: Any, source_for: Any, make_pipeline: Any
 ) -> None:
-    """A run where only the event log wrote into `shots` still lists `shots` under the `shots`
-    resource, so `dlt pipeline ... drop shots` removes the table and its cursor."""
+    """The event-log reads ride in the entity's own resource: a run whose only change was a
+    retirement still lists `shots` under the `shots` resource, so `dlt pipeline ... drop shots`
+    removes the table, its child table and its cursor."""
     from dlt.pipeline.helpers import pipeline_drop
 
     site = sandbox.site
     pipeline = make_pipeline()
-    pipeline.run(source_for(sandbox, entities=["Shot"], lookback_seconds=0))
-    site.retire("Shot", site.records("Shot")[3]["id"])
-    pipeline.run(source_for(sandbox, entities=["Shot"], lookback_seconds=0))
-    assert pipeline.last_trace.last_normalize_info.row_counts["shots"] == 1  # the event log's row only
+    source = source_for(sandbox, entities=["Shot"])
+    assert set(source.resources) == {"shots"}
+    pipeline.run(source)
+    retired = site.records("Shot")[3]["id"]
+    site.retire("Shot", retired)
+    pipeline.run(source_for(sandbox, entities=["Shot"]))
+    assert _rows(pipeline, "shots", "_sg_retired")[retired] == (True,)
     tables = pipeline.default_schema.tables
     assert tables["shots"]["resource"] == "shots"
     assert tables["shots__assets"]["parent"] == "shots"
