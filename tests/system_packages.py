@@ -10,17 +10,20 @@ what is missing, why it could not be installed and the command to run by hand; i
 
 apt-get runs quietly (its output is kept for the error message), as root directly or else through
 `sudo -n` (never a password prompt), `apt-get update` only when the first install fails (missing or
-stale package lists), and every apt-get call is bounded in time.
+stale package lists), and every apt-get call is bounded in time. Each install logs one INFO line
+with how long it took.
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import shlex
 import shutil
 import signal
 import subprocess
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,6 +36,9 @@ APT_LOCK_WAIT_S = 120
 """Seconds apt-get waits for another apt/dpkg run to release its lock before it gives up."""
 SUDO_CHECK_TIMEOUT_S = 10
 OUTPUT_TAIL_LINES = 25
+
+logger = logging.getLogger(__name__)
+"""One INFO line per install, with its time (`pytest --log-cli-level=INFO` shows it live)."""
 
 
 class SystemPackageError(RuntimeError):
@@ -85,9 +91,12 @@ class Installer:
             raise self._error(package, "apt-get is not on PATH (not a Debian or Ubuntu machine?)")
         as_root = self._as_root(package)
         log: list[str] = []
+        started = time.monotonic()
+        updated = False
         if not self._apt(package, [*as_root, *self._apt_command(apt_get, "install", package)], log):
             if not self._apt(package, [*as_root, *self._apt_command(apt_get, "update")], log):
                 raise self._error(package, "`apt-get update` failed", log)
+            updated = True
             if not self._apt(package, [*as_root, *self._apt_command(apt_get, "install", package)], log):
                 raise self._error(package, f"`apt-get install {package.name}` failed", log)
         found = package.locate()
@@ -95,6 +104,13 @@ class Installer:
             raise self._error(
                 package, "apt-get installed it, but what the tests need is still not found", log
             )
+        logger.info(
+            "installed Debian package %s with apt-get in %.1f s%s: %s",
+            package.name,
+            time.monotonic() - started,
+            " (after apt-get update)" if updated else "",
+            found,
+        )
         return found
 
     def _as_root(self, package: SystemPackage) -> list[str]:

@@ -3,6 +3,7 @@ with stand-in `apt-get` and `sudo` scripts that log how they were called (real p
 patched), or with no apt-get at all; and the dashboard test, run as a user would on a machine where
 Chromium cannot be installed, must fail with the message rather than skip."""
 
+import logging
 import os
 import re
 import subprocess
@@ -71,11 +72,18 @@ def test_missing_package_is_installed_quietly_and_only_once(tmp_path: Path) -> N
     assert call.endswith(" install --no-install-recommends demo-tool")
 
 
-def test_apt_get_update_runs_only_after_the_first_install_fails(tmp_path: Path) -> None:
+def test_apt_get_update_runs_only_after_the_first_install_fails(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     installer = Installer(path=str(fake_bin(tmp_path, apt_get=FAKE_APT_GET)), is_root=True)
-    assert installer.ensure(demo_package(tmp_path)) == tmp_path / "demo-tool"
+    with caplog.at_level(logging.INFO, logger="system_packages"):
+        assert installer.ensure(demo_package(tmp_path)) == tmp_path / "demo-tool"
     actions = ["update" if call.endswith(" update") else "install" for call in apt_calls(tmp_path)]
     assert actions == ["install", "update", "install"]
+    assert re.fullmatch(
+        r"installed Debian package demo-tool with apt-get in \d+\.\d s \(after apt-get update\): .*demo-tool",
+        caplog.messages[-1],
+    )
 
 
 def test_without_apt_get_the_message_names_the_package_the_reason_and_the_command(tmp_path: Path) -> None:
