@@ -35,11 +35,15 @@ from urllib.parse import quote
 import psycopg2
 import pytest
 from psycopg2 import sql
+from system_packages import SystemPackage, ensure_installed, require
 
 if TYPE_CHECKING:
     from dlt.destinations.impl.postgres.configuration import PostgresCredentials
 
-INSTALL_HINT = "run `bash .ci/install-postgres.sh` (or `apt-get install postgresql`)"
+INSTALL_HINT = (
+    "install them with `apt-get install -y postgresql` (Debian's package for its supported version; "
+    "`running_postgres()` does it itself when it may)"
+)
 DEBIAN_LIB_DIR = Path("/usr/lib/postgresql")
 SERVER_BINARIES = ("initdb", "pg_ctl", "postgres")
 START_TIMEOUT_S = 30
@@ -116,6 +120,24 @@ def find_bin_dir(lib_dir: Path = DEBIAN_LIB_DIR, path: str | None = None) -> Pat
         f"PostgreSQL server binaries ({', '.join(SERVER_BINARIES)}) not found in {lib_dir}/<version>/bin, "
         f"`pg_config --bindir` or PATH; to install them, {INSTALL_HINT}."
     )
+
+
+def _located_bin_dir() -> Path | None:
+    try:
+        return find_bin_dir()
+    except PostgresNotInstalledError:
+        return None
+
+
+POSTGRESQL = SystemPackage(
+    "postgresql", f"the PostgreSQL server ({', '.join(SERVER_BINARIES)}) the tests start", _located_bin_dir
+)
+
+
+def installed_bin_dir() -> Path:
+    """`find_bin_dir()`, after installing Debian's `postgresql` with apt-get if the binaries are
+    missing (once per session); fails saying why it could not and what to run by hand."""
+    return ensure_installed(POSTGRESQL)
 
 
 def _debian_bin_dirs(lib_dir: Path) -> list[Path]:
@@ -348,8 +370,10 @@ class _Cleanup:
 
 @contextlib.contextmanager
 def running_postgres(bin_dir: Path | None = None) -> Iterator[PostgresServer]:
-    """Start a throwaway cluster, yield its login, and stop and delete it on exit (also on errors)."""
-    bin_dir = bin_dir or find_bin_dir()
+    """Start a throwaway cluster, yield its login, and stop and delete it on exit (also on errors).
+
+    Without `bin_dir`, the installed server's (installed first when missing: `installed_bin_dir`)."""
+    bin_dir = bin_dir or installed_bin_dir()
     if not _has_server_binaries(bin_dir):
         raise PostgresNotInstalledError(f"{bin_dir} lacks {', '.join(SERVER_BINARIES)}; {INSTALL_HINT}.")
     account = _server_account()
@@ -373,7 +397,7 @@ def running_postgres(bin_dir: Path | None = None) -> Iterator[PostgresServer]:
 @pytest.fixture(scope="session")
 def postgres_server() -> Iterator[PostgresServer]:
     """One server for the whole test session: starting one costs about a second."""
-    with running_postgres() as server:
+    with running_postgres(require(POSTGRESQL)) as server:
         yield server
 
 

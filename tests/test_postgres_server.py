@@ -24,6 +24,7 @@ from postgres_server import (
     PostgresNotInstalledError,
     PostgresServer,
     find_bin_dir,
+    installed_bin_dir,
     running_postgres,
 )
 
@@ -111,6 +112,7 @@ def test_server_and_directory_are_gone_after_the_context_even_on_error() -> None
 
 def test_server_and_directory_are_gone_when_the_test_process_is_killed() -> None:
     """SIGKILL skips finally blocks and atexit: the watchdog must clean up."""
+    installed_bin_dir()  # any install happens here, not in the child within its 60 s
     script = (
         "import time; from postgres_server import running_postgres\n"
         "with running_postgres() as server:\n"
@@ -137,10 +139,10 @@ def test_server_and_directory_are_gone_when_the_test_process_is_killed() -> None
 
 
 def test_missing_binaries_say_how_to_install(tmp_path: Path) -> None:
-    with pytest.raises(PostgresNotInstalledError, match=r"\.ci/install-postgres\.sh"):
+    with pytest.raises(PostgresNotInstalledError, match=r"`apt-get install -y postgresql`"):
         find_bin_dir(lib_dir=tmp_path, path=str(tmp_path))
     with (
-        pytest.raises(PostgresNotInstalledError, match="apt-get install postgresql"),
+        pytest.raises(PostgresNotInstalledError, match=r"lacks initdb.*`apt-get install -y postgresql`"),
         running_postgres(bin_dir=tmp_path),
     ):
         pass

@@ -1,8 +1,9 @@
 """Headless Chromium (Debian's package) driven over the Chrome DevTools protocol, in a few lines.
 
 Enough for a test to open a page, read its text (through shadow roots, where marimo renders its
-cells), click a button by its label and take a screenshot. No browser is downloaded: the
-`chromium` executable must be installed (`apt-get install chromium`; `.ci/run` does it).
+cells), click a button by its label and take a screenshot. No browser is downloaded: Debian's
+`chromium` package is used, installed with apt-get by the first test that needs it when it is
+missing (tests/system_packages.py).
 """
 
 import base64
@@ -20,6 +21,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from system_packages import SystemPackage, ensure_installed
 from websockets.sync.client import ClientConnection, connect
 
 CHROMIUM_FLAGS = [
@@ -54,11 +56,17 @@ const deepAll = (root, selector, found) => {
 """
 
 
-def chromium_executable() -> str:
+def _find_chromium() -> Path | None:
     found = shutil.which("chromium") or shutil.which("chromium-browser")
-    if not found:
-        raise RuntimeError("chromium is not installed: apt-get install -y chromium (bash .ci/run does it)")
-    return found
+    return Path(found) if found else None
+
+
+CHROMIUM = SystemPackage("chromium", "headless Chromium for the dashboard test", _find_chromium)
+
+
+def chromium_executable() -> Path:
+    """Chromium, installed first if it is missing (once per session); fails saying how to install it."""
+    return ensure_installed(CHROMIUM)
 
 
 class Page:
@@ -148,12 +156,15 @@ class Page:
 
 
 @contextmanager
-def open_page(url: str, width: int = 1400, height: int = 1800, timeout: float = 30) -> Iterator[Page]:
-    """Headless Chromium showing `url`, in a new empty profile; closed afterwards."""
+def open_page(
+    chromium: Path, url: str, width: int = 1400, height: int = 1800, timeout: float = 30
+) -> Iterator[Page]:
+    """Headless Chromium (the executable `chromium`) showing `url`, in a new empty profile; closed
+    afterwards."""
     with tempfile.TemporaryDirectory(prefix="chromium-profile-") as profile:
         process = subprocess.Popen(
             [
-                chromium_executable(),
+                str(chromium),
                 *CHROMIUM_FLAGS,
                 f"--user-data-dir={profile}",
                 f"--window-size={width},{height}",

@@ -57,12 +57,14 @@ def dashboard(cwd: Path, pipeline_name: str) -> Iterator[str]:
         stop_group(process)
 
 
-def test_dashboard_shows_the_loaded_tables_and_their_row_counts(demo_run: DemoRun, tmp_path: Path) -> None:
+def test_dashboard_shows_the_loaded_tables_and_their_row_counts(
+    chromium: Path, demo_run: DemoRun, tmp_path: Path
+) -> None:
     counts = table_counts(demo_run.database)
     assert {"shots", "versions", "tasks", "assets", "projects"} <= set(counts)
     with dashboard(demo_run.cwd, "shotgun_demo") as url:
         assert re.match(r"http://(localhost|127\.0\.0\.1):\d+", url), url  # loopback only
-        with open_page(url) as page:
+        with open_page(chromium, url) as page:
             text = page.wait_for_text(
                 lambda t: "Pipeline shotgun_demo" in t and all(f" {table} " in t for table in counts),
                 RENDER_TIMEOUT,
