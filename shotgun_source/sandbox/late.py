@@ -201,11 +201,10 @@ class LateCommits:
         self.holds: dict[int, EventHold] = {}
         self.catching: EventHold | None = None
         self._locked: dict[tuple[int, int], LateWrite] = {}
-        self._numbers = 0
 
     def next_number(self) -> int:
-        self._numbers += 1
-        return self._numbers
+        """The handle of the next late write: 1, 2, ..."""
+        return len(self.writes) + 1
 
     # row locks ----------------------------------------------------------------------
     def lock(self, write: LateWrite) -> None:
@@ -215,8 +214,9 @@ class LateCommits:
     def unlock(self, write: LateWrite) -> None:
         self._locked.pop((write.table.type_code, write.row), None)
 
-    def is_locked(self, table: Table, row: int) -> bool:
-        return (table.type_code, row) in self._locked
+    def locked_rows(self, table: Table) -> set[int]:
+        """Rows of `table` an open late write holds."""
+        return {row for code, row in self._locked if code == table.type_code}
 
     def check_unlocked(self, table: Table, row: int) -> None:
         """Refuse a write to a record an open late write holds (see the module docstring)."""
@@ -237,7 +237,7 @@ class LateCommits:
                 f"event hold {self.catching.number} is still catching; stop_catching() or release()"
                 " it before holding events again"
             )
-        hold = EventHold(self.site, self.next_number())
+        hold = EventHold(self.site, len(self.holds) + 1)
         self.holds[hold.number] = hold
         self.catching = hold
         self.site.generation += 1
@@ -262,7 +262,9 @@ class LateCommits:
         return found
 
     def open_writes(self) -> list[LateWrite]:
-        return [w for w in self.writes.values() if w.state == OPEN]
+        with self.site.lock:
+            return [w for w in self.writes.values() if w.state == OPEN]
 
     def unreleased_holds(self) -> list[EventHold]:
-        return [h for h in self.holds.values() if not h.released]
+        with self.site.lock:
+            return [h for h in self.holds.values() if not h.released]

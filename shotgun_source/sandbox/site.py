@@ -449,7 +449,10 @@ class Site:
         """Update `share` of the live rows (status or description), bumping updated_at."""
         with self.lock:
             table = self.require(entity_type)
-            live = [r for r in table.live_rows() if not self.late.is_locked(table, r)]
+            live = table.live_rows()
+            locked = self.late.locked_rows(table)
+            if locked:
+                live = [r for r in live if r not in locked]
             k = min(len(live), round(len(live) * share))
             if share > 0 and live and k == 0:
                 k = 1
