@@ -4,6 +4,9 @@
         os.environ.update(sb.env())
         ...                      # talk to sb.url like to a ShotGrid site
         sb.site.update("Version", 17001, {"sg_status_list": "apr"})
+        late = sb.site.begin_late_update("Version", 17002, {"sg_status_list": "apr"})
+        ...                      # stamped now, invisible to every read until:
+        late.commit()
         sb.faults.rate_limit_share = 0.2
         sb.requests              # what the client sent
 

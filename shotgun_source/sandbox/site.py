@@ -3,7 +3,9 @@
 `Site` is what `sb.site` returns. Reads give ground truth as plain Python values (see
 `records`); writes behave like the server's: they stamp updated_at at second resolution,
 write EventLogEntry rows, and retiring does NOT bump updated_at (unknown on the real
-server, so the sandbox takes the case that is harder for a client).
+server, so the sandbox takes the case that is harder for a client). Writes can also commit
+late, stamped when they begin and visible when the caller commits (`begin_late_update` and
+friends, `hold_events`; see `late`).
 
 All state changes and all reads hold one re-entrant lock, which the HTTP handlers share:
 a page is always rendered from one consistent state.
@@ -14,6 +16,7 @@ from __future__ import annotations
 import random
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -35,6 +38,7 @@ from .events import (
     entity_meta,
     initial_event_keys,
 )
+from .late import EventHold, LateCommits, LateWrite
 from .schema import SYSTEM_FIELDS, FieldDef, field_schema_plain
 from .studio import generate
 from .table import LIVE, PENDING, RETIRED, Table
@@ -97,6 +101,7 @@ class Site:
             self.scripts[name] = Script(name, key, api_users.id_for_row(row))
         self.passwords = {self.credentials.login: self.credentials.password}
         self._pending_events: dict[int, int] = {}  # reserved event row -> reservation time
+        self.late = LateCommits(self)
 
     def _register(self, table: Table) -> None:
         self.tables[table.name] = table
@@ -289,26 +294,36 @@ class Site:
     ) -> int:
         with self.lock:
             table = self.require(entity_type)
-            values = self._parse_attrs(table, attrs, "create", strict)
-            now = self.now()
             who = self._user_ref(user)
-            new_id = table.id_for_row(table.n)
-            if "created_at" in table.fields:
-                values.setdefault("created_at", now)
-            if "updated_at" in table.fields:
-                values.setdefault("updated_at", values["created_at"])
-            if "created_by" in table.fields:
-                values.setdefault("created_by", who)
-                values.setdefault("updated_by", who)
-            if "code" in table.fields and values.get("code") is None:
-                values["code"] = f"New {table.tdef.display_name} {new_id}"
-            if table is self.events:
-                values.setdefault("description", "New Event")
-            row = table.append(values)
+            now = self.now()
+            row = table.append(self._new_row_values(table, attrs, who, strict, now))
             self.generation += 1
             if table is not self.events:
-                self._log(table, row, KIND_NEW, who, entity_meta(table.name, new_id, KIND_NEW))
+                self._append_event(self._new_event(table, row, who, now))
             return row
+
+    def _new_row_values(
+        self, table: Table, attrs: dict[str, Any], who: int, strict: bool, stamp: int
+    ) -> dict[str, Any]:
+        """The values a created row starts with: the given ones, stamped `stamp`, with defaults."""
+        values = self._parse_attrs(table, attrs, "create", strict)
+        new_id = table.id_for_row(table.n)
+        if "created_at" in table.fields:
+            values.setdefault("created_at", stamp)
+        if "updated_at" in table.fields:
+            values.setdefault("updated_at", values["created_at"])
+        if "created_by" in table.fields:
+            values.setdefault("created_by", who)
+            values.setdefault("updated_by", who)
+        if "code" in table.fields and values.get("code") is None:
+            values["code"] = f"New {table.tdef.display_name} {new_id}"
+        if table is self.events:
+            values.setdefault("description", "New Event")
+        return values
+
+    def _new_event(self, table: Table, row: int, who: int, at: int) -> dict[str, Any]:
+        eid = table.id_for_row(row)
+        return self._event_values(table, row, KIND_NEW, who, entity_meta(table.name, eid, KIND_NEW), at)
 
     def update(
         self,
@@ -339,32 +354,50 @@ class Site:
         with self.lock:
             if table is self.events and strict:
                 raise ApiError(400, 104, "The field is not editable for this user: [EventLogEntry]", {})
+            self.late.check_unlocked(table, row)
             values = self._parse_attrs(table, changes, "update", strict)
             who = self._user_ref(user)
-            changed = []
-            for name, new in values.items():
-                old = table.get(name, row)
-                if old == new:
-                    continue
-                table.set(name, row, new)
-                if name not in ("updated_at", "updated_by"):
-                    changed.append((name, old, new))
-            if changed or values:
-                self.generation += 1
-            if changed and "updated_at" in table.fields:
-                if "updated_at" not in values:
-                    table.set("updated_at", row, self.now())
-                if "updated_by" not in values:
-                    table.set("updated_by", row, who)
-            eid = table.id_for_row(row)
+            now = self.now()
+            changed = self._apply_values(table, row, values, who, now)
             if table is not self.events:
-                for name, old, new in changed:
-                    dt = table.fields[name].data_type
-                    meta = change_meta(
-                        table.name, eid, name, dt, self._meta_value(dt, old), self._meta_value(dt, new)
-                    )
-                    self._log(table, row, KIND_CHANGE, who, meta, attribute=name)
+                for event in self._change_events(table, row, changed, who, now):
+                    self._append_event(event)
             return [c[0] for c in changed]
+
+    def _apply_values(
+        self, table: Table, row: int, values: dict[str, Any], who: int, stamp: int
+    ) -> list[tuple[str, Any, Any]]:
+        """Set parsed values on a row and stamp updated_at/by with `stamp` and `who` when a field
+        really changed (unless given); returns (field, old, new) of the real changes."""
+        changed = []
+        for name, new in values.items():
+            old = table.get(name, row)
+            if old == new:
+                continue
+            table.set(name, row, new)
+            if name not in ("updated_at", "updated_by"):
+                changed.append((name, old, new))
+        if changed or values:
+            self.generation += 1
+        if changed and "updated_at" in table.fields:
+            if "updated_at" not in values:
+                table.set("updated_at", row, stamp)
+            if "updated_by" not in values:
+                table.set("updated_by", row, who)
+        return changed
+
+    def _change_events(
+        self, table: Table, row: int, changed: list[tuple[str, Any, Any]], who: int, at: int
+    ) -> list[dict[str, Any]]:
+        """One `Shotgun_<Type>_Change` event per changed field, with old and new value in meta."""
+        eid = table.id_for_row(row)
+        events = []
+        for name, old, new in changed:
+            dt = table.fields[name].data_type
+            old_value, new_value = self._meta_value(dt, old), self._meta_value(dt, new)
+            meta = change_meta(table.name, eid, name, dt, old_value, new_value)
+            events.append(self._event_values(table, row, KIND_CHANGE, who, meta, at, attribute=name))
+        return events
 
     def _meta_value(self, data_type: str, v: Any) -> Any:
         if data_type == "entity":
@@ -386,10 +419,13 @@ class Site:
             if table is self.events:
                 raise ApiError(400, 104, "Entity of type EventLogEntry can not be deleted by this user.", {})
             row = self._live_row(table, entity_id)
+            self.late.check_unlocked(table, row)
             table.state[row] = RETIRED
             self.generation += 1
             meta = entity_meta(table.name, entity_id, KIND_RETIREMENT)
-            self._log(table, row, KIND_RETIREMENT, self._user_ref(user), meta)
+            self._append_event(
+                self._event_values(table, row, KIND_RETIREMENT, self._user_ref(user), meta, self.now())
+            )
 
     def revive(self, entity_type: str, entity_id: int, *, user: dict[str, Any] | None = None) -> bool:
         """Bring a retired record back; False if it was live already."""
@@ -400,10 +436,13 @@ class Site:
                 raise errors.record_missing(table.name, entity_id)
             if table.state[row] == LIVE:
                 return False
+            self.late.check_unlocked(table, row)
             table.state[row] = LIVE
             self.generation += 1
             meta = entity_meta(table.name, entity_id, KIND_REVIVAL)
-            self._log(table, row, KIND_REVIVAL, self._user_ref(user), meta)
+            self._append_event(
+                self._event_values(table, row, KIND_REVIVAL, self._user_ref(user), meta, self.now())
+            )
             return True
 
     def mutate(self, entity_type: str, share: float, seed: int = 0) -> list[int]:
@@ -411,6 +450,9 @@ class Site:
         with self.lock:
             table = self.require(entity_type)
             live = table.live_rows()
+            locked = self.late.locked_rows(table)
+            if locked:
+                live = [r for r in live if r not in locked]
             k = min(len(live), round(len(live) * share))
             if share > 0 and live and k == 0:
                 k = 1
@@ -497,9 +539,17 @@ class Site:
         return None
 
     # event log ----------------------------------------------------------------------
-    def _log(
-        self, table: Table, row: int, kind: int, who: int, meta: dict[str, Any], attribute: str | None = None
-    ) -> int:
+    def _event_values(
+        self,
+        table: Table,
+        row: int,
+        kind: int,
+        who: int,
+        meta: dict[str, Any],
+        at: int,
+        attribute: str | None = None,
+    ) -> dict[str, Any]:
+        """The fields of one event about a record, written at `at`."""
         project = table.columns["project"].get(row) if "project" in table.columns else None
         eid = table.id_for_row(row)
         verb = {
@@ -508,8 +558,8 @@ class Site:
             KIND_RETIREMENT: "retired",
             KIND_REVIVAL: "revived",
         }[kind]
-        values = {
-            "created_at": self.now(),
+        return {
+            "created_at": at,
             "event_type": f"Shotgun_{table.name}_{KIND_NAMES[kind]}",
             "attribute_name": attribute,
             "description": f"{self.link(who)['name']} {verb} {table.tdef.display_name} #{eid}",
@@ -519,7 +569,14 @@ class Site:
             "meta": meta,
             "session_uuid": None,
         }
-        return self.events.append(values)
+
+    def _append_event(self, values: dict[str, Any]) -> int:
+        """Write an ordinary write's event: visible at once, unless an event hold catches it."""
+        hold = self.late.catching
+        row = self.events.append(values, state=LIVE if hold is None else PENDING)
+        if hold is not None:
+            hold.catch(row)
+        return row
 
     def reserve_event_id(self) -> int:
         """Hand out an event id now that becomes visible only at `commit_event` (late commit)."""
@@ -564,7 +621,101 @@ class Site:
             self.generation += 1
             return self.record(ev, row)
 
+    # late commits (see late.py) -------------------------------------------------------
+    def begin_late_create(
+        self, entity_type: str, attrs: dict[str, Any], *, user: dict[str, Any] | None = None
+    ) -> LateWrite:
+        """Create a record stamped now that no read sees until the handle's `commit()`."""
+        with self.lock:
+            table = self._late_table(entity_type, "create")
+            who = self._user_ref(user)
+            now = self.now()
+            row = table.append(self._new_row_values(table, attrs, who, False, now), state=PENDING)
+
+            def apply() -> None:
+                table.state[row] = LIVE
+
+            return self._begin_late("create", table, row, now, [self._new_event(table, row, who, now)], apply)
+
+    def begin_late_update(
+        self,
+        entity_type: str,
+        entity_id: int,
+        changes: dict[str, Any],
+        *,
+        user: dict[str, Any] | None = None,
+    ) -> LateWrite:
+        """Change fields as of now (updated_at = now); reads show the old values until `commit()`."""
+        with self.lock:
+            table = self._late_table(entity_type, "update")
+            row = self._live_row(table, entity_id)
+            self.late.check_unlocked(table, row)
+            values = self._parse_attrs(table, changes, "update", False)
+            who = self._user_ref(user)
+            now = self.now()
+            changed = [
+                (name, old, new)
+                for name, new in values.items()
+                if name not in ("updated_at", "updated_by") and (old := table.get(name, row)) != new
+            ]
+
+            def apply() -> None:
+                kept = {name: v for name, v in values.items() if name in table.fields}  # fields removed since
+                self._apply_values(table, row, kept, who, now)
+
+            events = self._change_events(table, row, changed, who, now)
+            return self._begin_late("update", table, row, now, events, apply)
+
+    def begin_late_retire(
+        self, entity_type: str, entity_id: int, *, user: dict[str, Any] | None = None
+    ) -> LateWrite:
+        """Retire a record as of now; it stays live to every read until `commit()`."""
+        with self.lock:
+            table = self._late_table(entity_type, "retire")
+            row = self._live_row(table, entity_id)
+            self.late.check_unlocked(table, row)
+            now = self.now()
+            meta = entity_meta(table.name, entity_id, KIND_RETIREMENT)
+            event = self._event_values(table, row, KIND_RETIREMENT, self._user_ref(user), meta, now)
+
+            def apply() -> None:
+                table.state[row] = RETIRED
+
+            return self._begin_late("retire", table, row, now, [event], apply)
+
+    def hold_events(self) -> EventHold:
+        """Catch the events of ordinary writes from now on: ids and created_at at write time,
+        visible at `release()`; `stop_catching()` lets later events through first."""
+        with self.lock:
+            return self.late.open_hold()
+
+    def _late_table(self, entity_type: str, action: str) -> Table:
+        table = self.require(entity_type)
+        if table is self.events:
+            raise ValueError(
+                f"a late {action} of EventLogEntry is not a write a site makes; use reserve_event_id()"
+                " and commit_event(), or hold_events()"
+            )
+        return table
+
+    def _begin_late(
+        self,
+        action: str,
+        table: Table,
+        row: int,
+        stamp: int,
+        events: list[dict[str, Any]],
+        apply: Callable[[], None],
+    ) -> LateWrite:
+        """Reserve the write's events (invisible) and lock its record until it commits."""
+        event_rows = [self.events.append(values, state=PENDING) for values in events]
+        write = LateWrite(self, self.late.next_number(), action, table, row, stamp, event_rows, apply)
+        self.late.lock(write)
+        self.generation += 1
+        return write
+
     # sizes, for the admin API and benchmarks -----------------------------------------
     def counts(self) -> dict[str, int]:
+        """Records per type, live and retired (ids taken by uncommitted writes do not count)."""
         with self.lock:
-            return {name: t.n for name, t in self.tables.items()}
+            return {name: t.n - t.state.count(PENDING) for name, t in self.tables.items()}
