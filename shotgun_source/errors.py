@@ -3,9 +3,14 @@
 Each message names the problem and the fix; none of them ever contains a secret.
 """
 
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
+from dlt.common.configuration.exceptions import (
+    ConfigFieldMissingException,
+    ConfigValueCannotBeCoercedException,
+)
+from dlt.common.exceptions import TerminalException
 from requests import Response
 from requests.exceptions import ChunkedEncodingError, ConnectionError, Timeout
 
@@ -29,8 +34,9 @@ class ShotgunError(Exception):
     """Base of every error this package raises on purpose."""
 
 
-class ShotgunConfigError(ShotgunError, ValueError):
-    """A setting is missing or invalid; nothing was requested from the site."""
+class ShotgunConfigError(ShotgunError, ValueError, TerminalException):
+    """A setting is missing or invalid; nothing was requested from the site. Terminal for dlt's
+    `retry_load` and orchestrators' retries: a rerun cannot mend it."""
 
 
 class ShotgunConnectionError(ShotgunError):
@@ -47,12 +53,16 @@ class ShotgunUnavailableError(ShotgunError):
     rate limiting. Nothing is wrong with the settings; a later run will do."""
 
 
-class ShotgunAuthError(ShotgunError):
-    """The site refused the credentials or the token."""
+class ShotgunAuthError(ShotgunError, TerminalException):
+    """The site refused the credentials or the token (terminal: fix the credentials first)."""
 
 
-class ShotgunPermissionError(ShotgunError):
-    """The credentials work but may not read what was asked for."""
+class ShotgunPermissionError(ShotgunError, TerminalException):
+    """The credentials work but may not read what was asked for (terminal: grant it first)."""
+
+
+class ShotgunPipelineBusyError(ShotgunError):
+    """Another run holds the pipeline's lock. Not terminal: a later run will do."""
 
 
 class ShotgunResponseError(ShotgunError):
@@ -66,6 +76,38 @@ class ShotgunAPIError(ShotgunError):
         super().__init__(message)
         self.status = status
         self.code = code
+
+
+E = TypeVar("E", bound=BaseException)
+
+
+def find_in_chain(exc: BaseException, kind: type[E]) -> E | None:
+    """The error of type `kind` under dlt's step failure and exception chain, if there is one."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, kind):
+            return current
+        wrapped = getattr(current, "exception", None)  # PipelineStepFailed keeps the step's error here
+        current = wrapped if isinstance(wrapped, BaseException) else current.__cause__ or current.__context__
+    return None
+
+
+def explain_missing_setting(exc: ConfigFieldMissingException) -> str:
+    help_text = SITE_URL_HELP if "site_url" in exc.fields else CREDENTIALS_HELP
+    return f"missing setting(s) {', '.join(exc.fields)}. {help_text}"
+
+
+def explain_unreadable_setting(exc: ConfigValueCannotBeCoercedException) -> str:
+    """What to write instead of a value dlt cannot read as the setting's type (the value itself is
+    not repeated: it may be a secret)."""
+    name = exc.field_name
+    return (
+        f"the setting `{name}` has a value that cannot be read as {getattr(exc.hint, '__name__', exc.hint)}."
+        f' In .dlt/config.toml write a list as a TOML list ({name} = ["Shot", "Version"]); in an'
+        f' environment variable as JSON (SOURCES__SHOTGUN__{name.upper()}=\'["Shot", "Version"]\').'
+    )
 
 
 def find_shotgun_error(exc: BaseException) -> ShotgunError | None:
@@ -179,3 +221,29 @@ def explain_failure(exc: BaseException) -> str:
             )
         current = current.__cause__ or current.__context__
     return str(exc)
+
+
+def explain_destination_failure(exc: BaseException) -> str | None:
+    """One short message when the load step failed on the destination (down, refused, unreachable)
+    instead of dlt's wall of text; None for any other failure.
+
+    The rows a run read are in a load package in the pipeline's working folder, and the next run
+    loads that package before it reads anything new, so the message says so."""
+    from dlt.common.destination.exceptions import DestinationException
+    from dlt.pipeline.exceptions import PipelineStepFailed
+
+    failed = find_in_chain(exc, PipelineStepFailed)
+    if failed is None or failed.step != "load":
+        return None
+    cause = find_in_chain(exc, DestinationException) or failed.exception
+    root = cause
+    while root.__cause__ is not None or root.__context__ is not None:
+        root = root.__cause__ or root.__context__  # type: ignore[assignment]
+    detail = " ".join(str(root).split("\n", 1)[0].split()) or type(root).__name__
+    destination = getattr(failed.pipeline, "destination", None)
+    name = destination.destination_type.rsplit(".", 1)[-1] if destination is not None else "destination"
+    return (
+        f"The {name} destination failed while loading ({type(root).__name__}: {detail[:200]})."
+        f" The rows this run read are kept (load package {failed.load_id} in"
+        f" {failed.pipeline.working_dir}) and the next run loads them first: nothing is lost or loaded twice."
+    )

@@ -39,3 +39,7 @@ inviting its rate limiter."""
 
 DEFAULT_PARALLEL_RANGES: Final[int] = 8
 """Threads one large entity type's id ranges are read on."""
+
+DEFAULT_LOCK_TIMEOUT_SECONDS: Final[float] = 60.0
+"""How long a run waits while another run of the same pipeline holds it: long enough for a run that
+is finishing its load, short enough that a scheduler's next slot is not lost to a hung one."""

@@ -7,6 +7,7 @@ a run can say how many requests it made and how many dlt had to retry, retries i
 
 import threading
 from collections import Counter
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
@@ -38,6 +39,53 @@ def request_kind(path: str) -> str:
     return "other"
 
 
+@dataclass(frozen=True)
+class RequestCounts:
+    """Requests sent to the site, by kind and by answer: a snapshot, or the difference of two (one run)."""
+
+    by_kind: Counter[str] = field(default_factory=Counter)
+    by_status: Counter[int] = field(default_factory=Counter)
+    failed_connections: int = 0
+
+    def __sub__(self, earlier: "RequestCounts") -> "RequestCounts":
+        return RequestCounts(
+            self.by_kind - earlier.by_kind,
+            self.by_status - earlier.by_status,
+            self.failed_connections - earlier.failed_connections,
+        )
+
+    @property
+    def total(self) -> int:
+        return sum(self.by_kind.values())
+
+    @property
+    def retryable_answers(self) -> int:
+        """Answers dlt retries: 429 (rate limited) and 5xx (down, maintenance)."""
+        return sum(n for status, n in self.by_status.items() if status == 429 or status >= 500)
+
+    @property
+    def retried(self) -> int:
+        """Attempts that failed in a way dlt retries (each was tried again, or ended the run)."""
+        return self.retryable_answers + self.failed_connections
+
+    @property
+    def renewed(self) -> int:
+        """Requests answered 401 and sent again with a new token."""
+        return self.by_status.get(401, 0)
+
+    def describe(self) -> str:
+        kinds = ", ".join(f"{kind} {self.by_kind[kind]:,}" for kind in REQUEST_KINDS if self.by_kind[kind])
+        return (
+            f"{self.total:,} to ShotGrid ({kinds or 'none'}); retried {self.retried:,}"
+            f" ({self.retryable_answers:,} answers 429/5xx, {self.failed_connections:,} failed connections)"
+            + (
+                f"; {self.renewed:,} answered 401 and were sent again with a new token"
+                if self.renewed
+                else ""
+            )
+        )
+
+
 class RequestStats:
     """Requests one source sent to the site: every attempt, so dlt's retries count too."""
 
@@ -55,28 +103,20 @@ class RequestStats:
             else:
                 self.by_status[status] += 1
 
-    @property
-    def total(self) -> int:
-        return sum(self.by_kind.values())
+    def snapshot(self) -> RequestCounts:
+        with self._lock:
+            return RequestCounts(Counter(self.by_kind), Counter(self.by_status), self.failed_connections)
 
     @property
-    def retryable_answers(self) -> int:
-        """Answers dlt retries: 429 (rate limited) and 5xx (down, maintenance)."""
-        return sum(n for status, n in self.by_status.items() if status == 429 or status >= 500)
+    def total(self) -> int:
+        return self.snapshot().total
 
     @property
     def retried(self) -> int:
-        """Attempts that failed in a way dlt retries (each was tried again, or ended the run)."""
-        return self.retryable_answers + self.failed_connections
+        return self.snapshot().retried
 
     def describe(self) -> str:
-        kinds = ", ".join(f"{kind} {self.by_kind[kind]:,}" for kind in REQUEST_KINDS if self.by_kind[kind])
-        renewals = self.by_status.get(401, 0)
-        return (
-            f"{self.total:,} to ShotGrid ({kinds or 'none'}); retried {self.retried:,}"
-            f" ({self.retryable_answers:,} answers 429/5xx, {self.failed_connections:,} failed connections)"
-            + (f"; {renewals:,} answered 401 and were sent again with a new token" if renewals else "")
-        )
+        return self.snapshot().describe()
 
 
 class CountingAdapter(HTTPAdapter):

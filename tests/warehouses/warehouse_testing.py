@@ -6,17 +6,14 @@ from typing import Any
 
 import dlt
 from postgres_server import PostgresServer
-from script_runner import script_module
+
+from shotgun_source.load_settings import loader_file_format
 
 DESTINATIONS = ("duckdb", "postgres", "filesystem")
 FIVE = ["Project", "Shot", "Task", "Asset", "Version"]
 TYPED = ["Version", "CustomEntity01"]
 """Between them every ShotGrid data type the sandbox serves: float, date, date_time, checkbox, url,
 serializable, tag_list, currency, percent, duration, timecode, list, color, uuid, footage, links."""
-
-
-pipeline_script = script_module()
-"""pipelines/shotgun_pipeline.py, so the tests load with the file format the script picks."""
 
 
 @dataclass
@@ -66,8 +63,8 @@ class Warehouse:
         return pipeline
 
     def run(self, pipeline: dlt.Pipeline, source: Any) -> Any:
-        """Load as `pipelines/shotgun_pipeline.py` does (its loader file format for the destination)."""
-        return pipeline.run(source, loader_file_format=pipeline_script.loader_file_format(pipeline))
+        """Load with the file format `shotgun_source.load()` picks for the destination."""
+        return pipeline.run(source, loader_file_format=loader_file_format(pipeline))
 
 
 def searches_per_reader(sandbox: Any) -> dict[str, int]:

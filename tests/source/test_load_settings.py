@@ -1,5 +1,6 @@
-"""What the script sets for speed and memory, and that the user's own settings win: extract's files
-uncompressed (a seventh of a full load's CPU), DuckDB's memory bounded on the loader's connection."""
+"""What `shotgun_source.load()` sets for speed and memory, and that the user's own settings win:
+extract's files uncompressed (a seventh of a full load's CPU), DuckDB's memory bounded on the loader's
+connection, parquet load files for DuckDB and insert statements for PostgreSQL."""
 
 from collections.abc import Iterator
 from pathlib import Path
@@ -7,7 +8,10 @@ from typing import Any
 
 import dlt
 import pytest
-from script_runner import script_module
+from shotgun_testing import script_auth
+
+from shotgun_source import load
+from shotgun_source.load_settings import cap_duckdb_load_memory, extract_files_uncompressed
 
 KEY = "sources.shotgun.data_writer.disable_compression"
 ENV = "SOURCES__SHOTGUN__DATA_WRITER__DISABLE_COMPRESSION"
@@ -31,11 +35,11 @@ def _extracted_files(pipeline: dlt.Pipeline, sandbox: Any, source_for: Any) -> l
     return [f for f in extracted.rglob("shots.*") if "new_jobs" in f.parts]
 
 
-def test_the_script_extracts_uncompressed_files(
+def test_extract_files_are_uncompressed(
     sandbox: Any, source_for: Any, make_pipeline: Any, clean_config: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv(ENV, raising=False)
-    script_module().extract_files_uncompressed()
+    extract_files_uncompressed()
     files = _extracted_files(make_pipeline(), sandbox, source_for)
     assert files and all(not f.name.endswith(".gz") for f in files), files
     assert all(f.read_bytes()[:2] != b"\x1f\x8b" for f in files)
@@ -55,7 +59,7 @@ def test_the_users_setting_wins(
         monkeypatch.setenv(ENV, "false")
     else:
         dlt.config[KEY] = False  # what a `disable_compression = false` in .dlt/config.toml amounts to
-    script_module().extract_files_uncompressed()
+    extract_files_uncompressed()
     files = _extracted_files(make_pipeline(), sandbox, source_for)
     assert files and all(f.read_bytes()[:2] == b"\x1f\x8b" for f in files), files
 
@@ -78,13 +82,13 @@ def _mib(setting: str) -> float:
     return float(number) * {"KiB": 1 / 1024, "MiB": 1, "GiB": 1024}[unit]
 
 
-def test_the_script_bounds_duckdbs_memory_when_loading(
+def test_duckdbs_memory_is_bounded_when_loading(
     tmp_path: Path, clean_config: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv(DUCKDB_ENV, raising=False)
     monkeypatch.setenv("DESTINATION__DUCKDB__CREDENTIALS", str(tmp_path / "bounded.duckdb"))
     unbounded = _loader_memory_limit(tmp_path / "before")
-    script_module().cap_duckdb_load_memory("duckdb")
+    cap_duckdb_load_memory("duckdb")
     bounded = _loader_memory_limit(tmp_path / "after")
     assert _mib(bounded) == pytest.approx(256 * 1000**2 / 1024**2, rel=0.01), bounded
     assert _mib(unbounded) > _mib(bounded), unbounded
@@ -100,12 +104,57 @@ def test_the_users_duckdb_memory_setting_wins(
     else:
         dlt.secrets[DUCKDB_CONFIG] = {"memory_limit": "1GB"}  # as [destination.duckdb.credentials] would
     monkeypatch.setenv("DESTINATION__DUCKDB__CREDENTIALS", str(tmp_path / "users.duckdb"))
-    script_module().cap_duckdb_load_memory("duckdb")
+    cap_duckdb_load_memory("duckdb")
     assert _mib(_loader_memory_limit(tmp_path)) == pytest.approx(1000**3 / 1024**2, rel=0.01)
 
 
 def test_other_destinations_are_left_alone(clean_config: None, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv(DUCKDB_ENV, raising=False)
-    script_module().cap_duckdb_load_memory("postgres")
+    cap_duckdb_load_memory("postgres")
     assert dlt.secrets.get(DUCKDB_CONFIG) is None
     assert dlt.secrets.get("destination.postgres.credentials.global_config") is None
+
+
+def _job_files(pipeline: dlt.Pipeline) -> list[str]:
+    """The load files of the pipeline's last package, as the loader took them."""
+    load_id = pipeline.list_completed_load_packages()[-1]
+    jobs = pipeline.get_load_package_info(load_id).jobs["completed_jobs"]
+    return [job.file_path for job in jobs if not job.job_file_info.table_name.startswith("_dlt")]
+
+
+def test_load_applies_them_to_a_pipeline_of_the_users_own(
+    sandbox: Any, tmp_path: Path, clean_config: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A user's own pipeline with a DuckDB file of its own: `load()` loads parquet files and the
+    loader's connection is bounded, without any setting of the user's."""
+    monkeypatch.delenv(DUCKDB_ENV, raising=False)
+    monkeypatch.delenv(ENV, raising=False)
+    pipeline = dlt.pipeline(
+        "users_own",
+        pipelines_dir=str(tmp_path / "pipelines"),
+        destination=dlt.destinations.duckdb(str(tmp_path / "users_own.duckdb")),
+        dataset_name="shotgun",
+    )
+    report = load(pipeline, site_url=sandbox.url, credentials=script_auth(sandbox), entities=["Shot"])
+    assert report.rows["shots"] == len(sandbox.site.records("Shot"))
+    files = _job_files(pipeline)
+    assert files and all(f.endswith(".parquet") for f in files), files
+    with pipeline.sql_client() as client:
+        limit = str(client.execute_sql("select current_setting('memory_limit')")[0][0])
+    assert _mib(limit) == pytest.approx(256 * 1000**2 / 1024**2, rel=0.01), limit
+    assert dlt.config.get(KEY) is True  # extract's files went uncompressed
+
+
+def test_load_uses_insert_statements_for_postgres(
+    sandbox: Any, tmp_path: Path, postgres_server: Any, postgres_dataset_name: str
+) -> None:
+    """PostgreSQL keeps empty texts and exact row counts with insert statements (csv does neither)."""
+    pipeline = dlt.pipeline(
+        "users_own_pg",
+        pipelines_dir=str(tmp_path / "pipelines"),
+        destination=dlt.destinations.postgres(postgres_server.dlt_credentials()),
+        dataset_name=postgres_dataset_name,
+    )
+    load(pipeline, site_url=sandbox.url, credentials=script_auth(sandbox), entities=["Project"])
+    files = _job_files(pipeline)
+    assert files and all(".insert_values" in f for f in files), files

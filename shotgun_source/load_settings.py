@@ -1,0 +1,71 @@
+"""How a ShotGrid load is best handed to each destination; `load()` applies these, the user's own
+settings win.
+
+Measured with bench/speed.py on this project's 2-core machine; each constant says what it buys.
+"""
+
+from typing import Any
+
+import dlt
+from dlt.common.typing import TLoaderFileFormat
+
+from .report import destination_type
+
+PARQUET_DESTINATIONS = frozenset(
+    {"duckdb", "motherduck", "filesystem", "bigquery", "snowflake", "databricks"}
+)
+"""Destinations that take parquet load files: DuckDB loads insert_values files with gigabytes of
+memory where parquet costs megabytes, and warehouses load parquet fastest."""
+LOADER_FILE_FORMATS: dict[str, TLoaderFileFormat] = {"postgres": "insert_values"}
+"""PostgreSQL loads insert statements, not csv, although csv's COPY loads faster (a 33,595-row load:
+1.0 s against 2.7 s): with dlt 1.31's csv files PostgreSQL reads an empty text value as NULL, and
+dlt counts csv rows as rows x columns, so the summary and the trace would lie. Parquet would need an
+ADBC driver and lands json as `json`, not `jsonb`."""
+UNCOMPRESSED_EXTRACT_FILES = "sources.shotgun.data_writer.disable_compression"
+"""dlt gzips the files extract hands to normalize and unzips them a moment later: a seventh of a full
+load's CPU (bench/speed.py, 200k rows: 42.3 s -> 36.5 s) for files that live minutes. The price is
+disk while a run lasts, up to the size of the site's JSON (1.5 KB a row). A value set in config or
+the environment wins. Scoped to this source's section, so other sources keep dlt's default."""
+DUCKDB_LOAD_MEMORY_LIMIT = "256MB"
+"""DuckDB's memory limit on the loader's own connection (queries elsewhere keep DuckDB's default of
+80% of RAM). Left alone, DuckDB's merge grows with the load: bench/speed.py --memory, Versions only,
+peak 548 MB at 100k and 1563 MB at 1M; at 256MB 528 MB and 669 MB, the 1M load step 8.1 s -> 10.6 s
+(DuckDB spills to a temporary file beside the database). A `global_config` in the user's DuckDB
+credentials wins."""
+
+
+def loader_file_format(pipeline: dlt.Pipeline) -> TLoaderFileFormat | None:
+    """The load file format for the pipeline's destination; None leaves dlt's default."""
+    destination = destination_type(pipeline)
+    if destination in PARQUET_DESTINATIONS:
+        return "parquet"
+    return LOADER_FILE_FORMATS.get(destination)
+
+
+def setting_unless_given(key: str, value: Any, *, in_secrets: bool = False) -> None:
+    """Sets `key` for this process unless the user's config, secrets or environment hold a value.
+    Credentials keys go to the secrets provider: a credentials key in the config provider makes dlt
+    refuse the whole credentials value as a secret held in config.toml."""
+    if dlt.config.get(key) is None and dlt.secrets.get(key) is None:
+        (dlt.secrets if in_secrets else dlt.config)[key] = value
+
+
+def extract_files_uncompressed() -> None:
+    """Skips gzip for extract's files, unless the user's settings say otherwise."""
+    setting_unless_given(UNCOMPRESSED_EXTRACT_FILES, True)
+
+
+def cap_duckdb_load_memory(destination: str) -> None:
+    """Bounds the memory of DuckDB loads, unless the user's DuckDB credentials configure DuckDB."""
+    if destination == "duckdb":
+        setting_unless_given(
+            f"destination.{destination}.credentials.global_config",
+            {"memory_limit": DUCKDB_LOAD_MEMORY_LIMIT},
+            in_secrets=True,
+        )
+
+
+def prepare_load(pipeline: dlt.Pipeline) -> None:
+    """Every setting above that the pipeline's destination takes."""
+    extract_files_uncompressed()
+    cap_duckdb_load_memory(destination_type(pipeline))
