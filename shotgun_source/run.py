@@ -78,7 +78,6 @@ def load(
             if source is None:
                 source = shotgun_source(**source_options)
             stats = request_stats_of(source)
-            before = stats.snapshot() if stats else None
             options: dict[str, Any] = {"loader_file_format": loader_file_format(pipeline)}
             if refresh:
                 options["refresh"] = "drop_sources"
@@ -90,9 +89,7 @@ def load(
             if ours is not None:
                 raise ours from exc  # the message of what went wrong, not dlt's step wrapper
             raise
-        requests: RequestCounts | None = None
-        if stats is not None and before is not None:
-            requests = stats.snapshot() - before
+        requests: RequestCounts | None = stats.since_last_report() if stats is not None else None
         return RunReport.of(pipeline, time.monotonic() - started, requests, mended, info)
 
 

@@ -94,6 +94,7 @@ class RequestStats:
         self.by_kind: Counter[str] = Counter()
         self.by_status: Counter[int] = Counter()
         self.failed_connections = 0
+        self._reported = RequestCounts()
 
     def record(self, path: str, status: int | None) -> None:
         with self._lock:
@@ -106,6 +107,14 @@ class RequestStats:
     def snapshot(self) -> RequestCounts:
         with self._lock:
             return RequestCounts(Counter(self.by_kind), Counter(self.by_status), self.failed_connections)
+
+    def since_last_report(self) -> RequestCounts:
+        """The requests sent since the last call (since the first request, the first time): what one
+        run of a source object asked, the reads made while building it included."""
+        now = self.snapshot()
+        with self._lock:
+            earlier, self._reported = self._reported, now
+        return now - earlier
 
     @property
     def total(self) -> int:
