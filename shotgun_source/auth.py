@@ -125,8 +125,8 @@ class ShotgunAuth(AuthConfigBase):
     def site_now(self) -> float:
         """The site's clock as a Unix time, from the Date header of the last token answer.
 
-        Strictly increasing within a process (a later token answer may set the clock a little back):
-        rows are stamped with it when read, and a later read must carry a later stamp."""
+        Never runs backwards within a process (a later token answer may set the clock a little
+        back): each read's window ends at or after the one before."""
         state = self._state
         site_then, monotonic_then = state.clock_anchor
         now = site_then + (time.monotonic() - monotonic_then)

@@ -42,7 +42,6 @@ from .settings import MAX_PAGE_SIZE
 DELETE_MODES = ("soft", "hard", "ignore")
 RETIRED_FLAG = "_sg_retired"
 RETIRED_AT = "_sg_retired_at"
-READ_AT = "_sg_read_at"
 EVENT_TYPE = "EventLogEntry"
 IDS_PER_REQUEST = 500
 """Ids per `id in [...]` filter when reading records again by id."""
@@ -75,35 +74,24 @@ def check_delete_mode(deletes: Any) -> str:
     return str(deletes)
 
 
-READ_AT_COLUMN: TColumnSchema = {
-    "data_type": "timestamp",
-    "timezone": True,
-    "nullable": True,
-    "dedup_sort": "desc",
-    "description": "When this copy of the record was read from the site (the site's clock, UTC)",
-}
-"""Two copies of one record in one load (its window read, then its state read for the event log)
-are told apart by when they were read: dlt's merge keeps the newest (`dedup_sort`)."""
-
-
 def added_columns(mode: str) -> dict[str, TColumnSchema]:
-    """The columns every table gets for retirements, by mode, and the read time that orders copies."""
+    """The columns every table gets for retirements, by mode."""
     if mode == "ignore":
-        return {READ_AT: READ_AT_COLUMN}
+        return {}
     flag: TColumnSchema = {
         "data_type": "bool",
         "nullable": True,
         "description": "True once the record was retired (deleted) on the ShotGrid site",
     }
     if mode == "hard":
-        return {RETIRED_FLAG: {**flag, "hard_delete": True}, READ_AT: READ_AT_COLUMN}
+        return {RETIRED_FLAG: {**flag, "hard_delete": True}}
     at: TColumnSchema = {
         "data_type": "timestamp",
         "timezone": True,
         "nullable": True,
         "description": "When the record was retired, from the site's event log",
     }
-    return {RETIRED_FLAG: flag, RETIRED_AT: at, READ_AT: READ_AT_COLUMN}
+    return {RETIRED_FLAG: flag, RETIRED_AT: at}
 
 
 def live_row_marks(mode: str) -> dict[str, Any]:
@@ -245,35 +233,29 @@ class EventLogReader:
     def current_rows(self, ids: Iterable[int], retired_at: dict[int, str | None], now: str) -> Iterator[Any]:
         """Each record as it stands now, in pages: its live row, else (not live) its retired row
         (`soft`) or a delete marker (`hard`). Under `ignore` only live rows. A record purged from the
-        site's trash cannot be read at all; under `soft` its row stays as it was. Every row carries
-        when it was read, which makes it win over a copy the window read earlier."""
+        site's trash cannot be read at all; under `soft` its row stays as it was."""
         wanted = sorted(set(ids))
         live: set[int] = set()
         for page in self._by_ids(wanted, retired=False):
-            rows = self.stamped(page)
+            rows = self.rows_of(page)
             live.update(row["id"] for row in rows)
             yield rows
         gone = [i for i in wanted if i not in live]
         if not gone or self.mode == "ignore":
             return
         if self.mode == "hard":
-            read_at = self.session.read_time()
-            yield [{"id": entity_id, RETIRED_FLAG: True, READ_AT: read_at} for entity_id in gone]
+            yield [{"id": entity_id, RETIRED_FLAG: True} for entity_id in gone]
             return
         for page in self._by_ids(gone, retired=True):
-            rows = self.stamped(page)
+            rows = self.rows_of(page)
             for row in rows:
                 row[RETIRED_FLAG] = True
                 row[RETIRED_AT] = retired_at.get(row["id"]) or now
             yield rows
 
-    def stamped(self, page: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        """A page's rows, each marked with the time the page was read."""
-        read_at = self.session.read_time()
-        rows = [self.flatten(record) for record in page]
-        for row in rows:
-            row[READ_AT] = read_at
-        return rows
+    def rows_of(self, page: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """A page of records as rows."""
+        return [self.flatten(record) for record in page]
 
     def _by_ids(self, ids: Sequence[int], retired: bool) -> Iterator[list[dict[str, Any]]]:
         options: dict[str, Any] = {"include_archived_projects": True}

@@ -1,27 +1,24 @@
 """One dlt resource per entity type: its `updated_at` window, then what the event log changed.
 
-Both reads of a type run in ONE resource, so that two copies of one record in one load are ordered:
+Both reads of a type run in ONE resource, so that a record reaches one load once, in its newest
+state, whatever the destination (merge tables or append-only files):
 
 1. The run's window ends now, by the site's clock (`window_end`).
-2. The event log is read up to `window_end`, in the background while the window is read: the
-   records of this type retired or revived since the last run, and the renamed records it links to.
-3. The window is read (`updated_at` between the cursor less the lookback and `window_end`).
-4. The records the event log named are read again, in their state now: after every window page, so
-   each such copy is newer than a window copy of the same record. Every row carries when it was read
-   (`_sg_read_at`) and dlt's merge keeps the newest copy of each id (`dedup_sort`): a retirement beats
-   a live copy read before it, a revival or a rename beats an older read.
-   Destinations that only append (parquet files) keep every row they are given, so there a record
-   the window already read is not read again: one row per record per load, and the event is applied
-   by the next run (it is not remembered as applied).
+2. The event log is read up to `window_end` while the window's first page is read: the records of
+   this type retired or revived since the last run, and those linking to a renamed record.
+3. The window is read (`updated_at` between the cursor less the lookback and `window_end`), leaving
+   out the records the event log named:
+4. those are read again after the window, in their state then (live, retired, or gone), so the one
+   copy of each that the load gets is also the newest read of it.
 
 The window is filtered by the site, so dlt's incremental only keeps the cursor (`advance`), and rows
 read for the event log, whose `updated_at` is old, pass through it.
 """
 
-from array import array
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from itertools import chain
 from typing import Any
 
 import dlt
@@ -125,41 +122,40 @@ class EntityRows:
         cursor = self.read.schema.cursor_field
         if window is None:
             for page in self.windows.pages([]):
-                yield self.stamped(page)
+                yield self.events.rows_of(page)
             return
         assert cursor is not None
         window.advance(None)  # the site filters the window; dlt keeps the cursor
         window_end = self.session.now()
         state = dlt.current.resource_state()
-        plan: Future[EventLogPlan] | None = None
-        pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"shotgun-{self.read.schema.table_name}")
-        try:
+        newest: str | None = None
+        with ThreadPoolExecutor(
+            max_workers=1, thread_name_prefix=f"shotgun-{self.read.schema.table_name}"
+        ) as pool:
+            planned: Future[EventLogPlan] | None = None
             if self.follows_event_log:
+                # the state and the destination are read here: dlt's context lives in this thread
                 since = self._events_read_to(state) or window_end
                 applied = set(state.get("applied_events") or ())
-                gone_missing = self.events.reconcile() if self.settings.reconcile_deletes else None
-                start = shift(since, self.settings.lookback_seconds)
-                plan = pool.submit(self._plan, start, window_end, applied, gone_missing)
-            newest: str | None = None
-            window_ids = array("q")
-            for page in self.windows.pages([[cursor, "between", [window.start_value, window_end]]]):
-                rows = self.stamped(page)
+                reconciled = self.events.reconcile() if self.settings.reconcile_deletes else None
+                planned = pool.submit(self._plan, since, applied, reconciled, window_end)
+            pages = self.windows.pages([[cursor, "between", [window.start_value, window_end]]])
+            first = next(pages, [])  # read while the event log is
+            plan = planned.result() if planned is not None else None
+            later = plan.candidates if plan is not None else set()
+            for page in chain([first], pages):
+                rows = self.events.rows_of(page)
                 for row in rows:
-                    window_ids.append(row["id"])
                     value = row[cursor]
                     if newest is None or value > newest:
                         newest = value
-                yield rows
+                yield [row for row in rows if row["id"] not in later] if later else rows
             if plan is not None:
-                yield from self._event_rows(plan.result(), window_ids, window_end, state)
-        finally:
-            pool.shutdown(wait=True, cancel_futures=True)
+                yield from self.events.current_rows(later, plan.changes.retired_at, window_end)
+                self._remember(plan, window_end, state)
         stored = window.get_state().get("last_value")  # as stored, without the lag
         if newest is not None and (stored is None or newest > stored):
             window.advance(newest)
-
-    def stamped(self, page: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        return self.events.stamped(page)
 
     def _events_read_to(self, state: dict[str, Any]) -> str | None:
         if state.get("events_read_to"):
@@ -172,15 +168,16 @@ class EntityRows:
         return legacy.get("events_read_to")
 
     def _plan(
-        self, start: str, end: str, applied: set[int], gone_missing: tuple[set[int], set[int]] | None
+        self, since: str, applied: set[int], reconciled: tuple[set[int], set[int]] | None, window_end: str
     ) -> EventLogPlan:
-        """The event-log read (and the renamed records' linking ids), run while the window is read."""
+        """What the event log (and the reconciliation) says must be read again after the window."""
         plan = EventLogPlan()
         if self.events.reads_events:
-            plan.changes = self.events.changes(start, end, applied)
+            start = shift(since, self.settings.lookback_seconds)
+            plan.changes = self.events.changes(start, window_end, applied)
         plan.state_ids = plan.changes.state_changed
-        if gone_missing is not None:
-            gone, missing = gone_missing
+        if reconciled is not None:
+            gone, missing = reconciled
             for entity_id in gone:
                 plan.changes.retired_at.setdefault(entity_id, None)
             plan.state_ids |= gone | missing
@@ -188,31 +185,14 @@ class EntityRows:
             plan.linking_ids = self.events.linking_ids(plan.changes.renamed) - plan.state_ids
         return plan
 
-    def _event_rows(
-        self, plan: EventLogPlan, window_ids: "array[int]", window_end: str, state: dict[str, Any]
-    ) -> Iterator[Any]:
-        """The records the event log named, read again now; then the event-log state for the next run."""
-        wanted = plan.candidates
-        postponed: set[int] = set()
-        if wanted and appends_only():
-            postponed = {i for i in window_ids if i in wanted}  # one row per record per load
-            wanted = wanted - postponed
-        yield from self.events.current_rows(wanted, plan.changes.retired_at, window_end)
+    def _remember(self, plan: EventLogPlan, window_end: str, state: dict[str, Any]) -> None:
+        """How far the event log is read, and the events the next run's lookback reads again (they
+        are applied: their records were read again after them)."""
         state["events_read_to"] = window_end
-        # the next run reads the last lookback_seconds again: events applied now are not applied twice
         next_start = shift(window_end, self.settings.lookback_seconds)
         state["applied_events"] = sorted(
-            event_id
-            for event_id, created_at, entity_id in plan.changes.events
-            if created_at >= next_start and entity_id not in postponed
+            event_id for event_id, created_at, _ in plan.changes.events if created_at >= next_start
         )
-
-
-def appends_only() -> bool:
-    """True when the running pipeline's destination keeps every row it is given (dlt's filesystem
-    destination without a table format: its merge falls back to append)."""
-    destination = dlt.current.pipeline().destination
-    return destination is not None and destination.destination_type.endswith(".filesystem")
 
 
 def entity_resource(session: SiteSession, read: EntityRead, settings: ReadSettings) -> DltResource:

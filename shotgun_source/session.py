@@ -5,7 +5,6 @@ the request slots belong to the run, not to one reader: the window reads, the ev
 id reconciliation all page through `search` here, under the same `max_concurrent_requests` limit.
 """
 
-import datetime as dt
 import threading
 import time
 from collections.abc import Iterator
@@ -60,11 +59,6 @@ class SiteSession:
     def now(self) -> str:
         """Now by the site's clock (from the Date header of the token answer), as ShotGrid writes it."""
         return time.strftime(SHOTGRID_TIME_FORMAT, time.gmtime(self.auth.site_now()))
-
-    def read_time(self) -> dt.datetime:
-        """Now by the site's clock, to the microsecond: when a page was read. Strictly increasing,
-        so a page read after another carries a later time."""
-        return dt.datetime.fromtimestamp(self.auth.site_now(), tz=dt.UTC)
 
     def client(self) -> RESTClient:
         """This thread's client: dlt's sessions are not shared across threads."""

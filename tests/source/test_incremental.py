@@ -12,12 +12,11 @@ TABLES = ["projects", "shots", "tasks", "assets", "versions"]
 
 
 def _data_snapshot(pipeline: dlt.Pipeline) -> dict[str, list[tuple[Any, ...]]]:
-    """Every table's rows without dlt's bookkeeping columns and the time each row was read, sorted,
-    for before/after equality."""
+    """Every table's rows without dlt's bookkeeping columns, sorted, for before/after equality."""
     snapshot = {}
     for table in pipeline.default_schema.data_tables():
         name = table["name"]
-        columns = sorted(c for c in table["columns"] if not c.startswith("_dlt") and c != "_sg_read_at")
+        columns = sorted(c for c in table["columns"] if not c.startswith("_dlt"))
         rows = pipeline.dataset()[name].select(*columns).fetchall() if columns else []
         snapshot[name] = sorted(map(tuple, rows), key=repr)
     return snapshot

@@ -157,7 +157,6 @@ def test_selected_fields_become_the_only_columns(sandbox: Any, source_for: Any, 
     assert columns == {
         *("id", "code", "project__id", "project__type", "project__name", "created_at", "updated_at"),
         *("_sg_retired", "_sg_retired_at"),  # soft deletes, the default
-        "_sg_read_at",  # when each row was read: orders two copies of a record in one load
     }
     with pytest.raises(ShotgunConfigError, match="unknown field.*sg_cod"):
         source_for(sandbox, entities=["Shot"], fields={"Shot": ["sg_cod"]})

@@ -7,8 +7,8 @@ handler thread, until another was answered, then the site changes), on DuckDB, P
 files. The change is stamped 30 s in the past, as a change committed late is: its event falls inside
 the run's event-log window although it happened after the window read.
 
-Merge destinations must hold the newest copy after the run; parquet files (append only) hold one row
-per record per load, and the newest load's row is right at the latest after a quiet rerun.
+Every destination must hold the newest copy after the run and after a quiet rerun, and a load holds
+one row per record (parquet files, which only append, keep every row they are given).
 """
 
 import threading
@@ -96,15 +96,17 @@ def _assert_one_row_per_record_per_load(pipeline: Any, table: str) -> None:
     assert not doubled, f"{table}: records written more than once in one load: {doubled}"
 
 
-def _live_row(warehouse: Warehouse, pipeline: Any, site: Any, entity_type: str, entity_id: int) -> Any:
-    """The destination's row for one record (the newest load's on parquet files), None if absent."""
-    kinds = field_types(site, entity_type)
-    return destination_tables(pipeline, entity_type, kinds, warehouse.latest_row_per_id).root.get(entity_id)
+def _tables(warehouse: Warehouse, pipeline: Any, site: Any) -> Any:
+    """The destination's Versions as the truth helper reads them (the newest load's row per id on
+    parquet files)."""
+    return destination_tables(pipeline, "Version", field_types(site, "Version"), warehouse.latest_row_per_id)
 
 
 def _matches_site(warehouse: Warehouse, pipeline: Any, site: Any) -> None:
+    """Row for row equal to the site, and no record twice in one load (files keep every row)."""
     latest = warehouse.latest_row_per_id
     assert_destination_matches_site(pipeline, site, ["Version"], latest_row_per_id=latest)
+    _assert_one_row_per_record_per_load(pipeline, "versions")
 
 
 @pytest.mark.parametrize("mode", ["soft", "hard"])
@@ -125,21 +127,16 @@ def test_a_retirement_after_the_window_read_beats_the_live_copy(
     assert play.played, "the retirement did not land between the window read and the event-log read"
 
     def check() -> None:
-        if warehouse.merges:
-            flags = dict(pipeline.dataset()["versions"].select("id", "_sg_retired").fetchall())
-            if mode == "soft":
-                assert flags[target] is True
-            else:
-                assert target not in flags
+        tables = _tables(warehouse, pipeline, site)
+        assert target not in tables.root
+        if mode == "soft":
+            assert target in tables.retired
         _matches_site(warehouse, pipeline, site)
-        if not warehouse.merges:
-            _assert_one_row_per_record_per_load(pipeline, "versions")
 
-    if warehouse.merges:
-        check()  # the newest copy won in the run that read both
+    check()  # the newest copy is what the run that read both loaded
     site.advance_clock(5)
     _load(warehouse, pipeline, source_for(sandbox, entities=["Version"], deletes=mode, page_size=5000))
-    check()  # and a quiet rerun keeps it (or, on files, brings it)
+    check()  # and a quiet rerun keeps it
 
 
 def test_a_rename_after_the_window_read_reaches_the_linking_row(
@@ -162,20 +159,14 @@ def test_a_rename_after_the_window_read_reaches_the_linking_row(
     sandbox.faults.before_request = None
     assert play.played, "the rename did not land between the window read and the event-log read"
 
-    def names() -> Any:
-        return dict(pipeline.dataset()["versions"].select("id", "sg_task__name").fetchall())
+    def check() -> None:
+        assert _tables(warehouse, pipeline, site).root[version["id"]]["sg_task__name"] == "renamed mid-run"
+        _matches_site(warehouse, pipeline, site)
 
-    if warehouse.merges:
-        assert names()[version["id"]] == "renamed mid-run"
-    else:
-        _assert_one_row_per_record_per_load(pipeline, "versions")
+    check()
     site.advance_clock(5)
     _load(warehouse, pipeline, source_for(sandbox, entities=["Version"]))
-    _matches_site(warehouse, pipeline, site)
-    if warehouse.merges:
-        assert names()[version["id"]] == "renamed mid-run"
-    else:
-        _assert_one_row_per_record_per_load(pipeline, "versions")
+    check()
 
 
 def test_a_revival_before_the_window_read_beats_the_retirement(
@@ -203,11 +194,9 @@ def test_a_revival_before_the_window_read_beats_the_retirement(
     _load(warehouse, pipeline, source_for(sandbox, entities=["Version"], deletes="hard"))
     sandbox.faults.before_request = None
     assert play.played, "the revival did not land between the event-log read and the window read"
-    assert _live_row(warehouse, pipeline, site, "Version", target) is not None
+    assert target in _tables(warehouse, pipeline, site).root
     _matches_site(warehouse, pipeline, site)
     site.advance_clock(5)
     _load(warehouse, pipeline, source_for(sandbox, entities=["Version"], deletes="hard"))
-    assert _live_row(warehouse, pipeline, site, "Version", target) is not None
+    assert target in _tables(warehouse, pipeline, site).root
     _matches_site(warehouse, pipeline, site)
-    if not warehouse.merges:
-        _assert_one_row_per_record_per_load(pipeline, "versions")
