@@ -53,8 +53,8 @@ from itertools import chain, repeat
 from operator import attrgetter
 from typing import Any
 
+import dlt
 import msgspec
-import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 from dlt.common.arithmetics import DEFAULT_NUMERIC_PRECISION, DEFAULT_NUMERIC_SCALE
@@ -119,6 +119,15 @@ def link_table_hints(schema: EntitySchema, markers: bool = True) -> dict[str, di
     for name in schema.fields_of_type(MULTI_ENTITY):
         columns: dict[str, TColumnSchema] = {c: {"name": c, **h} for c, h in LINK_TABLE_COLUMNS.items()}
         table = link_table_name(schema, name)
+        cursor = schema.cursor_field
+        if cursor:
+            columns[cursor] = {
+                "name": cursor,
+                "data_type": "timestamp",
+                "timezone": True,
+                "nullable": True,
+                "description": f"The linking record's {cursor} as read (dlt's incremental checks it)",
+            }
         if markers:
             columns[LINK_MARKER] = {
                 "name": LINK_MARKER,
@@ -139,6 +148,33 @@ def link_table_hints(schema: EntitySchema, markers: bool = True) -> dict[str, di
     return hints
 
 
+def root_table_hints(
+    schema: EntitySchema, mark_columns: dict[str, TColumnSchema] | None = None
+) -> dict[str, Any]:
+    """`dlt.mark.make_hints(**hints)` arguments for the root table: its name and column hints.
+
+    Give them to each root table (`dlt_items`) rather than to `dlt.resource(columns=...)`: a table
+    variant starts as a copy of the resource's hints, so resource-level columns would land in
+    every link table as empty columns.
+    """
+    return {"table_name": schema.table_name, "columns": {**schema.column_hints(), **(mark_columns or {})}}
+
+
+def dlt_items(page: "Page", root_hints: dict[str, Any], link_hints: dict[str, dict[str, Any]]) -> list[Any]:
+    """What a resource yields for one page: every table that has rows, marked with its hints as
+    a table variant (`dlt.mark.with_hints(..., create_table_variant=True)`).
+
+    Empty tables are left out: a variant first created from an empty Arrow table broke dlt
+    1.31's parquet writer ("Schema at index 1 was different").
+    """
+    items = []
+    for name, table in page.tables():
+        hints = root_hints if name is None else link_hints[name]
+        if table.num_rows:
+            items.append(dlt.mark.with_hints(table, dlt.mark.make_hints(**hints), create_table_variant=True))
+    return items
+
+
 @dataclass(frozen=True)
 class Page:
     """One converted `_search` answer."""
@@ -157,11 +193,9 @@ class Page:
         return int(self.root.num_rows)
 
     def tables(self) -> Iterable[tuple[str | None, pa.Table]]:
-        """(None, root) then (link table name, rows) for each link table that has rows."""
+        """(None, root), then (link table name, rows) for each link table."""
         yield None, self.root
-        for name, table in self.links.items():
-            if table.num_rows:
-                yield name, table
+        yield from self.links.items()
 
 
 @dataclass(frozen=True)
@@ -250,15 +284,9 @@ class PageConverter:
         self.mark_types = {name: arrow_type_of(types[name]) if name in types else None for name in self.marks}
         self._decoder = msgspec.json.Decoder(self._body_type())
         self._root_schema = self._make_root_schema()
-        self._link_schema = pa.schema(
-            [
-                pa.field(PARENT_ID, pa.int64(), nullable=False),
-                pa.field(LIST_IDX, pa.int64(), nullable=False),
-                pa.field("id", pa.int64()),
-                pa.field("type", pa.string()),
-                pa.field("name", pa.string()),
-            ]
-        )
+        self.link_cursor = schema.cursor_field if self.multi_links else None
+        """The parent's cursor column repeated on its link rows, so dlt's incremental (which checks
+        every Arrow table a resource yields) finds it there and keeps or drops them with the parent."""
 
     # the decoded shape ---------------------------------------------------------------------
     def _body_type(self) -> Any:
@@ -325,10 +353,10 @@ class PageConverter:
         explainer = _Explainer(self, body)
         try:
             page = self._decoder.decode(body)
+        except msgspec.ValidationError as exc:  # a DecodeError too: test it first
+            raise explainer.explain(str(exc)) from None
         except msgspec.DecodeError:
             raise explainer.not_json() from None
-        except msgspec.ValidationError as exc:
-            raise explainer.explain(str(exc)) from None
         try:
             return self._build(page, load_id, markers)
         except _Fallback as exc:
@@ -356,9 +384,8 @@ class PageConverter:
         root = pa.Table.from_arrays([arrays[f.name] for f in self._root_schema], schema=self._root_schema)
         link_tables = {
             self.link_tables[name]: self._link_table(
-                ids,
-                ids_list,
-                [r.data if r is not None else None for r in map(attrgetter(f"m{i}"), relationships)],
+                root,
+                [None if r is None else r.data for r in map(attrgetter(f"m{i}"), relationships)],
                 markers,
             )
             for i, name in enumerate(self.multi_links)
@@ -376,45 +403,66 @@ class PageConverter:
             next_link,
         )
 
-    def _link_table(self, ids: pa.Array, ids_list: list[int], lists: list[Any], markers: bool) -> pa.Table:
+    def _link_table(self, root: pa.Table, lists: list[Any], markers: bool) -> pa.Table:
         lists = [() if items is None else items for items in lists]
         lengths = list(map(len, lists))
         flat = list(chain.from_iterable(lists))
-        parents = list(chain.from_iterable(map(repeat, ids_list, lengths)))
-        positions = list(chain.from_iterable(map(range, lengths)))
+        rows = pa.array(list(chain.from_iterable(map(repeat, range(len(lists)), lengths))), pa.int64())
         columns = [
-            _array(parents, pa.int64()),
-            _array(positions, pa.int64()),
+            root.column("id").take(rows),
+            _array(list(chain.from_iterable(map(range, lengths))), pa.int64()),
             _array(list(map(attrgetter("id"), flat)), pa.int64()),
             _array(list(map(attrgetter("type"), flat)), pa.string()),
             _array(list(map(attrgetter("name"), flat)), pa.string()),
         ]
-        table = pa.Table.from_arrays(columns, schema=self._link_schema)
-        if not markers:
+        if self.link_cursor:
+            columns.append(root.column(self.link_cursor).take(rows))
+        if markers:
+            columns.append(pa.repeat(pa.scalar(False), len(flat)))
+        table = pa.Table.from_arrays(columns, schema=self._link_schema(markers))
+        empty = [row for row, length in enumerate(lengths) if not length]
+        if not markers or not empty:
             return table
-        table = table.append_column(LINK_MARKER, pa.repeat(pa.scalar(False), len(flat)))
-        empty = [i for i, length in zip(ids_list, lengths, strict=True) if not length]
-        if not empty:
-            return table
-        return pa.concat_tables([table, self._markers(empty)])
+        empty_rows = pa.array(empty, pa.int64())
+        cursor = root.column(self.link_cursor).take(empty_rows) if self.link_cursor else None
+        return pa.concat_tables([table, self._markers(root.column("id").take(empty_rows), cursor)])
 
-    def _markers(self, parent_ids: Sequence[int]) -> pa.Table:
+    def _link_schema(self, markers: bool) -> pa.Schema:
+        fields = [
+            pa.field(PARENT_ID, pa.int64(), nullable=False),
+            pa.field(LIST_IDX, pa.int64(), nullable=False),
+            pa.field("id", pa.int64()),
+            pa.field("type", pa.string()),
+            pa.field("name", pa.string()),
+        ]
+        if self.link_cursor:
+            fields.append(pa.field(self.link_cursor, TIMESTAMP))
+        if markers:
+            fields.append(pa.field(LINK_MARKER, pa.bool_()))
+        return pa.schema(fields)
+
+    def _markers(self, parent_ids: pa.Array, cursor: pa.Array | None) -> pa.Table:
         count = len(parent_ids)
-        return pa.Table.from_arrays(
-            [
-                pa.array(parent_ids, pa.int64()),
-                pa.repeat(pa.scalar(MARKER_LIST_IDX, pa.int64()), count),
-                pa.nulls(count, pa.int64()),
-                pa.nulls(count, pa.string()),
-                pa.nulls(count, pa.string()),
-                pa.repeat(pa.scalar(True), count),
-            ],
-            schema=self._link_schema.append(pa.field(LINK_MARKER, pa.bool_())),
-        )
+        columns = [
+            parent_ids,
+            pa.repeat(pa.scalar(MARKER_LIST_IDX, pa.int64()), count),
+            pa.nulls(count, pa.int64()),
+            pa.nulls(count, pa.string()),
+            pa.nulls(count, pa.string()),
+        ]
+        if self.link_cursor:
+            columns.append(pa.nulls(count, TIMESTAMP) if cursor is None else cursor)
+        columns.append(pa.repeat(pa.scalar(True), count))
+        return pa.Table.from_arrays(columns, schema=self._link_schema(markers=True))
 
-    def link_markers(self, parent_ids: Sequence[int], load_id: str | None = None) -> dict[str, pa.Table]:
-        """Marker rows only, per link table: clears every link of these records (hard deletes)."""
-        tables = {name: self._markers(list(parent_ids)) for name in self.link_tables.values()}
+    def link_markers(
+        self, parent_ids: Sequence[int], cursor_value: dt.datetime | None = None, load_id: str | None = None
+    ) -> dict[str, pa.Table]:
+        """Marker rows only, per link table: they clear every link of these records (for records
+        deleted for good, `deletes="hard"`). `cursor_value` fills the link tables' cursor column."""
+        ids = pa.array(list(parent_ids), pa.int64())
+        cursor = None if cursor_value is None else pa.repeat(pa.scalar(cursor_value, TIMESTAMP), len(ids))
+        tables = {name: self._markers(ids, cursor) for name in self.link_tables.values()}
         if load_id is not None:
             tables = {name: _with_load_id(t, load_id) for name, t in tables.items()}
         return tables
@@ -551,8 +599,8 @@ class _Explainer:
 
     def explain(self, failure: str) -> ShotgunResponseError:
         try:
-            body = orjson.loads(self.body)
-        except orjson.JSONDecodeError:
+            body = msgspec.json.decode(self.body)  # orjson refuses integers beyond 64 bits
+        except msgspec.DecodeError:
             return self.not_json()
         if not isinstance(body, dict) or not isinstance(body.get("data"), list):
             return ShotgunResponseError(
