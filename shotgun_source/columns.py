@@ -26,22 +26,35 @@ not a dlt nested table (dlt 1.31 cannot write one from Arrow):
 - `parent_id` (int64): the ShotGrid id of the record the list belongs to;
 - `list_idx` (int64): the link's position in the list, from 0;
 - `id`, `type`, `name`: the linked record;
+- the record's cursor column (`updated_at`, `created_at`: the parent's value): dlt's incremental
+  checks every Arrow table a resource yields and fails on one without its cursor column, and with
+  it the link rows are kept or dropped together with their record;
 - `_sg_link_marker` (bool): true on a marker row, false on a link.
 Loaded with `link_table_hints()`: merge with strategy `delete-insert`, `merge_key` `parent_id`,
 primary key (`parent_id`, `list_idx`), `_sg_link_marker` the `hard_delete` column. A delete-insert
 merge first deletes every destination row whose `parent_id` is among the staged rows', then
-inserts the staged rows that are not hard deletes; so the links of a record in this load replace
+inserts the staged rows that are not hard deletes; so the links of a record in the load replace
 all its old links. A record whose list is now empty has no link row to carry its id: it gets one
-marker row (`list_idx` -1, link columns null, `_sg_link_marker` true) that clears its old links and
-is never inserted. `markers=False` leaves them out: for a table that holds nothing yet (first
-load) and for destinations that only append and ignore `hard_delete` (dlt's filesystem).
+marker row (`list_idx` -1, link columns null, `_sg_link_marker` true) that clears its old links
+and is never inserted. `convert(markers=False)` leaves them out: for a table that holds nothing
+yet (a first load) and for destinations that only append and ignore `hard_delete` (dlt's
+filesystem; use `link_table_hints(markers=False)` there). `link_markers(ids)` gives marker rows
+alone, to clear the links of records deleted for good (`deletes="hard"`).
+
+Giving the tables to dlt (`dlt_items`): every table is yielded as a table variant with its own
+hints (`root_table_hints`, `link_table_hints`); the resource itself carries only the name, the
+write disposition and the primary key, because a variant starts as a copy of the resource's
+hints and resource-level `columns` would land in every link table. `_dlt_load_id` is stamped by
+`convert(load_id=dlt.current.load_package_state()["load_id"])`, which works inside dlt's extract
+thread pool (`parallelized=True`); no `_dlt_id` is made: nothing joins on it (links join on
+`parent_id`) and merges on `id` and `parent_id` do not need it.
 
 `Page` also carries what keyset paging needs (`row_count`, `first_id`, `last_id`) and `links.next`,
 so the reader never parses the body a second time.
 
 Anything that does not fit its declared type raises `ShotgunResponseError` naming the entity
-type, the record id and the field: never a silent null. The fast path only reports that something
-failed; `_Explainer` then walks the records to name the culprit.
+type, the record id and the field: never a silent null. The fast path only learns that something
+failed; `_Explainer` then reads the body again as plain JSON to name the culprit.
 """
 
 import datetime as dt

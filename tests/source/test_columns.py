@@ -10,6 +10,7 @@ import datetime as dt
 import json
 import math
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -538,3 +539,13 @@ def test_recorded_answers_convert_like_today(recordings_dir: Path) -> None:
                     )
             converted_rows += 1
     assert converted_rows >= 20
+
+
+def test_one_converter_serves_several_threads(shared_client: SearchClient) -> None:
+    """The reader converts pages of one type on several threads with one converter."""
+    converter = PageConverter(shared_client.schema("Task"))
+    bodies = list(shared_client.pages("Task", page_size=300))
+    serial = [converter.convert(body).root for body in bodies]
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        parallel = list(pool.map(lambda body: converter.convert(body).root, bodies * 3))
+    assert all(table.equals(serial[i % len(bodies)]) for i, table in enumerate(parallel))
