@@ -15,6 +15,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import dlt
 import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -23,7 +24,7 @@ import requests
 import yaml
 from destination_truth import field_types, plural_slug
 
-from shotgun_source.columns import PageConverter, link_table_hints
+from shotgun_source.columns import PageConverter, dlt_items, link_table_hints, root_table_hints
 from shotgun_source.deletes import live_row_marks, retirement_columns
 from shotgun_source.errors import ShotgunResponseError
 from shotgun_source.records import RecordFlattener
@@ -549,3 +550,51 @@ def test_one_converter_serves_several_threads(shared_client: SearchClient) -> No
     with ThreadPoolExecutor(max_workers=4) as pool:
         parallel = list(pool.map(lambda body: converter.convert(body).root, bodies * 3))
     assert all(table.equals(serial[i % len(bodies)]) for i, table in enumerate(parallel))
+
+
+def test_link_tables_merge_to_the_sites_lists_in_duckdb(sandbox: Sandbox, make_pipeline: Any) -> None:
+    """The hints as proposed, through dlt: emptied, shrunk and grown lists end as the site's."""
+    client = SearchClient(sandbox)
+    schema = client.schema("Version")
+    marks = retirement_columns("soft")
+    converter = PageConverter(schema, live_row_marks("soft"), marks)
+    root_hints, link_hints = root_table_hints(schema, marks), link_table_hints(schema)
+
+    def versions(ids: list[int] | None) -> Any:
+        def read() -> Iterator[Any]:
+            load_id = dlt.current.load_package_state()["load_id"]
+            filters = [["id", "in", ids]] if ids is not None else None
+            for body in client.pages("Version", filters=filters, page_size=500):
+                yield from dlt_items(converter.convert(body, load_id=load_id), root_hints, link_hints)
+
+        return dlt.resource(
+            read, name="versions", primary_key="id", write_disposition="merge", parallelized=True
+        )
+
+    pipeline = make_pipeline("link_merge")
+    pipeline.run(versions(None))
+    site = sandbox.site
+    lists = [r for r in site.records("Version") if len(r["playlists"]) >= 2][:3]
+    bare = next(r for r in site.records("Version") if not r["playlists"])
+    playlist = {"type": "Playlist", "id": lists[0]["playlists"][0]["id"]}
+    site.update("Version", lists[0]["id"], {"playlists": []})
+    site.update("Version", lists[1]["id"], {"playlists": [lists[1]["playlists"][-1]]})
+    site.update("Version", lists[2]["id"], {"playlists": [*lists[2]["playlists"], playlist][::-1]})
+    site.update("Version", bare["id"], {"playlists": [playlist]})
+    pipeline.run(versions([r["id"] for r in [*lists, bare]]))
+
+    dataset = pipeline.dataset()
+    stored = (
+        dataset["versions__playlists"].select("parent_id", "list_idx", "id", "_sg_link_marker").fetchall()
+    )
+    assert not [row for row in stored if row[3]], "marker rows must never be stored"
+    want = sorted(
+        (r["id"], i, link["id"]) for r in site.records("Version") for i, link in enumerate(r["playlists"])
+    )
+    assert sorted(tuple(row[:3]) for row in stored) == want
+    ids = [row[0] for row in dataset["versions"].select("id").fetchall()]
+    assert sorted(ids) == sorted(r["id"] for r in site.records("Version"))
+    loads = {row[0] for row in dataset["_dlt_loads"].select("load_id").fetchall()}
+    stamped = {row[0] for row in dataset["versions"].select("_dlt_load_id").fetchall()}
+    assert len(loads) == 2 and stamped == loads  # every row carries the id of the load that wrote it
+    assert "_dlt_id" not in dataset["versions"].columns
