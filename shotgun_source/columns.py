@@ -557,6 +557,8 @@ def _decimal(value: Any) -> Decimal | None:
         number = Decimal(value if isinstance(value, str) else repr(value))
         if not number.is_finite():
             raise InvalidOperation
+        if number and number.adjusted() >= DEFAULT_NUMERIC_PRECISION - DEFAULT_NUMERIC_SCALE:
+            raise _Fallback(f"too large for decimal({DEFAULT_NUMERIC_PRECISION}, {DEFAULT_NUMERIC_SCALE})")
         return number.quantize(_QUANTUM)
     except InvalidOperation:
         raise _Fallback(f"not a decimal number: {value!r}") from None
@@ -695,7 +697,7 @@ _CHECKS: dict[str, Callable[[Any, pa.DataType], str | None]] = {
         or (isinstance(v, str) and _castable(v, t))
         else "not a number"
     ),
-    "decimal": lambda v, _: None if _decimal_ok(v) else "not a decimal number",
+    "decimal": lambda v, _: None if _decimal_ok(v) else "not a decimal number that decimal(38, 9) holds",
     "date": lambda v, t: None if isinstance(v, str) and _castable(v, t) else "not a date (YYYY-MM-DD)",
     "timestamp": lambda v, t: (
         None if isinstance(v, str) and _castable(v, t) else "not an ISO 8601 time with its zone (...Z)"

@@ -409,6 +409,25 @@ def test_a_value_that_does_not_fit_names_type_record_and_field(
         assert word in message
 
 
+@pytest.mark.parametrize("budget", ["lots", "1e40", "NaN", True])
+def test_a_currency_that_decimal_38_9_cannot_hold_is_refused(
+    shared_client: SearchClient, budget: Any
+) -> None:
+    converter = PageConverter(shared_client.schema("CustomEntity01"))
+    page = orjson.loads(next(shared_client.pages("CustomEntity01", page_size=20)))
+    record_id = page["data"][4]["id"]
+    with pytest.raises(ShotgunResponseError) as caught:
+        converter.convert(_spoiled(page, 4, _set("attributes", "sg_budget", budget)))
+    assert f"CustomEntity01 {record_id}" in str(caught.value) and "`sg_budget`" in str(caught.value)
+
+
+def test_a_currency_with_more_decimals_than_the_scale_is_rounded(shared_client: SearchClient) -> None:
+    converter = PageConverter(shared_client.schema("CustomEntity01"))
+    page = orjson.loads(next(shared_client.pages("CustomEntity01", page_size=20)))
+    root = converter.convert(_spoiled(page, 4, _set("attributes", "sg_budget", "12.0000000004999"))).root
+    assert root.column("sg_budget")[4].as_py() == Decimal("12.000000000")
+
+
 def test_a_missing_cursor_stops_the_load(version_page: tuple[PageConverter, dict[str, Any]]) -> None:
     converter, page = version_page
     record_id = page["data"][3]["id"]
