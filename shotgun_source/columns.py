@@ -178,7 +178,9 @@ def dlt_items(page: "Page", root_hints: dict[str, Any], link_hints: dict[str, di
     a table variant (`dlt.mark.with_hints(..., create_table_variant=True)`).
 
     Empty tables are left out: a variant first created from an empty Arrow table broke dlt
-    1.31's parquet writer ("Schema at index 1 was different").
+    1.31's parquet writer ("Schema at index 1 was different"). dlt logs "several column hints
+    were different" for every Arrow table with a json column (the `json` hint on a string column
+    holding JSON text is meant), once per page: filter that line if the log matters.
     """
     items = []
     for name, table in page.tables():
