@@ -26,9 +26,6 @@ not a dlt nested table (dlt 1.31 cannot write one from Arrow):
 - `parent_id` (int64): the ShotGrid id of the record the list belongs to;
 - `list_idx` (int64): the link's position in the list, from 0;
 - `id`, `type`, `name`: the linked record;
-- the record's cursor column (`updated_at`, `created_at`: the parent's value): dlt's incremental
-  checks every Arrow table a resource yields and fails on one without its cursor column, and with
-  it the link rows are kept or dropped together with their record;
 - `_sg_link_marker` (bool): true on a marker row, false on a link.
 Loaded with `link_table_hints()`: merge with strategy `delete-insert`, `merge_key` `parent_id`,
 primary key (`parent_id`, `list_idx`), `_sg_link_marker` the `hard_delete` column. A delete-insert
@@ -45,9 +42,9 @@ Giving the tables to dlt (`dlt_items`): every table is yielded as a table varian
 hints (`root_table_hints`, `link_table_hints`); the resource itself carries only the name, the
 write disposition and the primary key, because a variant starts as a copy of the resource's
 hints and resource-level `columns` would land in every link table. `_dlt_load_id` is stamped by
-`convert(load_id=dlt.current.load_package_state()["load_id"])`, which works inside dlt's extract
-thread pool (`parallelized=True`); no `_dlt_id` is made: nothing joins on it (links join on
-`parent_id`) and merges on `id` and `parent_id` do not need it.
+`convert(load_id=dlt.current.load_package_state()["load_id"])`, read in the resource's own body
+(dlt's extract thread; the reader's threads have no load package); no `_dlt_id` is made: nothing
+joins on it (links join on `parent_id`) and merges on `id` and `parent_id` do not need it.
 
 `Page` also carries what keyset paging needs (`row_count`, `first_id`, `last_id`) and `links.next`,
 so the reader never parses the body a second time.
@@ -58,6 +55,7 @@ failed; `_Explainer` then reads the body again as plain JSON to name the culprit
 """
 
 import datetime as dt
+import logging
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -132,15 +130,6 @@ def link_table_hints(schema: EntitySchema, markers: bool = True) -> dict[str, di
     for name in schema.fields_of_type(MULTI_ENTITY):
         columns: dict[str, TColumnSchema] = {c: {"name": c, **h} for c, h in LINK_TABLE_COLUMNS.items()}
         table = link_table_name(schema, name)
-        cursor = schema.cursor_field
-        if cursor:
-            columns[cursor] = {
-                "name": cursor,
-                "data_type": "timestamp",
-                "timezone": True,
-                "nullable": True,
-                "description": f"The linking record's {cursor} as read (dlt's incremental checks it)",
-            }
         if markers:
             columns[LINK_MARKER] = {
                 "name": LINK_MARKER,
@@ -171,6 +160,43 @@ def root_table_hints(
     every link table as empty columns.
     """
     return {"table_name": schema.table_name, "columns": {**schema.column_hints(), **(mark_columns or {})}}
+
+
+class JsonHintNotices(logging.Filter):
+    """Drops dlt's "several column hints were different" warning for the resources named here.
+
+    dlt logs it for every Arrow table with a json column, once per page: the column is a string of
+    JSON text and its hint says json, which is meant (the destination loads it as JSON / jsonb). The
+    converter's tests hold every other column's Arrow type to its hint, so for these resources the
+    warning only ever says that; other resources keep it."""
+
+    PATTERN = re.compile(
+        r"^In resource: (\S+), when merging arrow schema with dlt schema, several column hints"
+    )
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.resources: set[str] = set()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        match = self.PATTERN.match(str(record.msg))
+        return match is None or match.group(1).rstrip(",") not in self.resources
+
+
+JSON_HINT_NOTICES = JsonHintNotices()
+logging.getLogger("dlt").addFilter(JSON_HINT_NOTICES)
+
+
+def quiet_json_hint_notices(resource_name: str) -> None:
+    """Stop dlt's json-hint warning for one of this package's resources (see `JsonHintNotices`)."""
+    JSON_HINT_NOTICES.resources.add(resource_name)
+
+
+def marker_rows(table: pa.Table) -> int:
+    """How many of a link table's rows are markers (they clear old links and are never stored)."""
+    if LINK_MARKER not in table.column_names or not table.num_rows:
+        return 0
+    return int(pc.sum(table.column(LINK_MARKER)).as_py() or 0)
 
 
 def dlt_items(page: "Page", root_hints: dict[str, Any], link_hints: dict[str, dict[str, Any]]) -> list[Any]:
@@ -211,6 +237,25 @@ class Page:
         """(None, root), then (link table name, rows) for each link table."""
         yield None, self.root
         yield from self.links.items()
+
+    def without(self, ids: set[int]) -> "Page":
+        """The page less some records (and their link rows); the paging facts stay as read."""
+        if not ids:
+            return self
+        value_set = pa.array(sorted(ids), pa.int64())
+        root = self.root.filter(pc.invert(pc.is_in(self.root.column("id"), value_set=value_set)))
+        links = {
+            name: table.filter(pc.invert(pc.is_in(table.column(PARENT_ID), value_set=value_set)))
+            for name, table in self.links.items()
+        }
+        return Page(root, links, self.first_id, self.last_id, self.next_link)
+
+    def newest(self, column: str) -> dt.datetime | None:
+        """The latest value of a timestamp column (the cursor) among the page's records."""
+        if not self.root.num_rows:
+            return None
+        value: dt.datetime | None = pc.max(self.root.column(column)).as_py()
+        return value
 
 
 @dataclass(frozen=True)
@@ -299,9 +344,6 @@ class PageConverter:
         self.mark_types = {name: arrow_type_of(types[name]) if name in types else None for name in self.marks}
         self._decoder = msgspec.json.Decoder(self._body_type())
         self._root_schema = self._make_root_schema()
-        self.link_cursor = schema.cursor_field if self.multi_links else None
-        """The parent's cursor column repeated on its link rows, so dlt's incremental (which checks
-        every Arrow table a resource yields) finds it there and keeps or drops them with the parent."""
 
     # the decoded shape ---------------------------------------------------------------------
     def _body_type(self) -> Any:
@@ -358,12 +400,16 @@ class PageConverter:
         return pa.schema(fields)
 
     # converting ----------------------------------------------------------------------------
-    def convert(self, body: bytes, *, load_id: str | None = None, markers: bool = True) -> Page:
+    def convert(
+        self, body: bytes, *, load_id: str | None = None, markers: bool = True, merged: bool | None = None
+    ) -> Page:
         """The answer's records as Arrow tables; raises `ShotgunResponseError` on anything that is
         not a ShotGrid `_search` answer of this type.
 
         `load_id`: stamped as `_dlt_load_id` on every row (dlt leaves Arrow rows without one).
         `markers`: add the marker rows that clear the old links of records whose list is empty.
+        `merged` (default: as `markers`): the link tables merge, so their rows carry the marker
+        column (false on a link); off for destinations that only append.
         """
         explainer = _Explainer(self, body)
         try:
@@ -373,11 +419,11 @@ class PageConverter:
         except msgspec.DecodeError:
             raise explainer.not_json() from None
         try:
-            return self._build(page, load_id, markers)
+            return self._build(page, load_id, markers, markers if merged is None else merged)
         except _Fallback as exc:
             raise explainer.explain(str(exc)) from None
 
-    def _build(self, page: Any, load_id: str | None, markers: bool) -> Page:
+    def _build(self, page: Any, load_id: str | None, markers: bool, merged: bool) -> Page:
         records = page.data
         count = len(records)
         ids_list: list[int] = list(map(attrgetter("id"), records))
@@ -402,6 +448,7 @@ class PageConverter:
                 root,
                 [None if r is None else r.data for r in map(attrgetter(f"m{i}"), relationships)],
                 markers,
+                merged,
             )
             for i, name in enumerate(self.multi_links)
         }
@@ -418,7 +465,7 @@ class PageConverter:
             next_link,
         )
 
-    def _link_table(self, root: pa.Table, lists: list[Any], markers: bool) -> pa.Table:
+    def _link_table(self, root: pa.Table, lists: list[Any], markers: bool, merged: bool) -> pa.Table:
         lists = [() if items is None else items for items in lists]
         lengths = list(map(len, lists))
         flat = list(chain.from_iterable(lists))
@@ -430,17 +477,14 @@ class PageConverter:
             _array(list(map(attrgetter("type"), flat)), pa.string()),
             _array(list(map(attrgetter("name"), flat)), pa.string()),
         ]
-        if self.link_cursor:
-            columns.append(root.column(self.link_cursor).take(rows))
-        if markers:
+        if merged:
             columns.append(pa.repeat(pa.scalar(False), len(flat)))
-        table = pa.Table.from_arrays(columns, schema=self._link_schema(markers))
+        table = pa.Table.from_arrays(columns, schema=self._link_schema(merged))
         empty = [row for row, length in enumerate(lengths) if not length]
-        if not markers or not empty:
+        if not (markers and merged) or not empty:
             return table
         empty_rows = pa.array(empty, pa.int64())
-        cursor = root.column(self.link_cursor).take(empty_rows) if self.link_cursor else None
-        return pa.concat_tables([table, self._markers(root.column("id").take(empty_rows), cursor)])
+        return pa.concat_tables([table, self._markers(root.column("id").take(empty_rows))])
 
     def _link_schema(self, markers: bool) -> pa.Schema:
         fields = [
@@ -450,13 +494,11 @@ class PageConverter:
             pa.field("type", pa.string()),
             pa.field("name", pa.string()),
         ]
-        if self.link_cursor:
-            fields.append(pa.field(self.link_cursor, TIMESTAMP))
         if markers:
             fields.append(pa.field(LINK_MARKER, pa.bool_()))
         return pa.schema(fields)
 
-    def _markers(self, parent_ids: pa.Array, cursor: pa.Array | None) -> pa.Table:
+    def _markers(self, parent_ids: pa.Array) -> pa.Table:
         count = len(parent_ids)
         columns = [
             parent_ids,
@@ -465,19 +507,32 @@ class PageConverter:
             pa.nulls(count, pa.string()),
             pa.nulls(count, pa.string()),
         ]
-        if self.link_cursor:
-            columns.append(pa.nulls(count, TIMESTAMP) if cursor is None else cursor)
         columns.append(pa.repeat(pa.scalar(True), count))
         return pa.Table.from_arrays(columns, schema=self._link_schema(markers=True))
 
-    def link_markers(
-        self, parent_ids: Sequence[int], cursor_value: dt.datetime | None = None, load_id: str | None = None
-    ) -> dict[str, pa.Table]:
+    def deleted(self, ids: Sequence[int], flag: str, load_id: str | None = None) -> Page:
+        """Delete markers for records gone from the site (`deletes="hard"`): root rows of the root
+        table's own schema (a parquet file holds one schema per table) with only `id` and `flag`
+        (dlt's `hard_delete` column) set, and markers clearing their link rows."""
+        count = len(ids)
+        arrays = [
+            pa.array(list(ids), pa.int64())
+            if f.name == "id"
+            else pa.repeat(pa.scalar(True), count)
+            if f.name == flag
+            else pa.nulls(count, f.type)
+            for f in self._root_schema
+        ]
+        root = pa.Table.from_arrays(arrays, schema=self._root_schema)
+        if load_id is not None:
+            root = _with_load_id(root, load_id)
+        return Page(root, self.link_markers(ids, load_id), min(ids, default=None), max(ids, default=None))
+
+    def link_markers(self, parent_ids: Sequence[int], load_id: str | None = None) -> dict[str, pa.Table]:
         """Marker rows only, per link table: they clear every link of these records (for records
-        deleted for good, `deletes="hard"`). `cursor_value` fills the link tables' cursor column."""
+        deleted for good, `deletes="hard"`)."""
         ids = pa.array(list(parent_ids), pa.int64())
-        cursor = None if cursor_value is None else pa.repeat(pa.scalar(cursor_value, TIMESTAMP), len(ids))
-        tables = {name: self._markers(ids, cursor) for name in self.link_tables.values()}
+        tables = {name: self._markers(ids) for name in self.link_tables.values()}
         if load_id is not None:
             tables = {name: _with_load_id(t, load_id) for name, t in tables.items()}
         return tables
@@ -621,7 +676,7 @@ class _Explainer:
             return self.not_json()
         if not isinstance(body, dict) or not isinstance(body.get("data"), list):
             return ShotgunResponseError(
-                f"The site answered a {self.entity_type} search with JSON that has no `data` list"
+                f"The site answered a {self.entity_type} search with JSON without `data`"
                 f" ({self._preview(self.body[:80])!r}); this is not the ShotGrid REST envelope."
             )
         records: list[Any] = body["data"]

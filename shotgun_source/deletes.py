@@ -25,16 +25,18 @@ site are retired there.
 """
 
 import datetime as dt
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import dlt
+import pyarrow as pa
 from dlt.common import logger
 from dlt.common.schema.typing import TColumnSchema
 
+from .columns import TIMESTAMP, Page, PageConverter
 from .errors import ShotgunConfigError, ShotgunPermissionError
-from .records import RecordFlattener
 from .schema import EntitySchema
 from .session import SHOTGRID_TIME_FORMAT, SiteSession
 from .settings import MAX_PAGE_SIZE
@@ -74,7 +76,7 @@ def check_delete_mode(deletes: Any) -> str:
     return str(deletes)
 
 
-def added_columns(mode: str) -> dict[str, TColumnSchema]:
+def retirement_columns(mode: str) -> dict[str, TColumnSchema]:
     """The columns every table gets for retirements, by mode."""
     if mode == "ignore":
         return {}
@@ -145,7 +147,6 @@ class EventLogReader:
         self.fields = fields
         self.page_size = page_size
         self.refresh_link_names = refresh_link_names
-        self.flatten = RecordFlattener(schema, marks=live_row_marks(mode))
 
     @property
     def reads_events(self) -> bool:
@@ -230,41 +231,34 @@ class EventLogReader:
 
     # -- the records they name -----------------------------------------------------------------
 
-    def current_rows(self, ids: Iterable[int], retired_at: dict[int, str | None], now: str) -> Iterator[Any]:
-        """Each record as it stands now, in pages: its live row, else (not live) its retired row
-        (`soft`) or a delete marker (`hard`). Under `ignore` only live rows. A record purged from the
-        site's trash cannot be read at all; under `soft` its row stays as it was."""
+    def current_pages(
+        self, ids: Iterable[int], retired_at: dict[int, str | None], now: str, stamp: "Stamp"
+    ) -> Iterator[Page]:
+        """Each record as it stands now: its live row, else (not live) its retired row (`soft`) or a
+        delete marker with markers for its link rows (`hard`). Under `ignore` only live rows. A
+        record purged from the site's trash cannot be read at all; under `soft` its row stays."""
         wanted = sorted(set(ids))
         live: set[int] = set()
-        for page in self._by_ids(wanted, retired=False):
-            rows = self.rows_of(page)
-            live.update(row["id"] for row in rows)
-            yield rows
+        for page in self._by_ids(wanted, retired=False, convert=stamp.live):
+            live.update(page.root.column("id").to_pylist())
+            yield page
         gone = [i for i in wanted if i not in live]
         if not gone or self.mode == "ignore":
             return
         if self.mode == "hard":
-            yield [{"id": entity_id, RETIRED_FLAG: True} for entity_id in gone]
+            yield stamp.deleted(gone)
             return
-        for page in self._by_ids(gone, retired=True):
-            rows = self.rows_of(page)
-            for row in rows:
-                row[RETIRED_FLAG] = True
-                row[RETIRED_AT] = retired_at.get(row["id"]) or now
-            yield rows
+        for page in self._by_ids(gone, retired=True, convert=stamp.retired):
+            yield with_retirement_times(page, retired_at, now)
 
-    def rows_of(self, page: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        """A page of records as rows."""
-        return [self.flatten(record) for record in page]
-
-    def _by_ids(self, ids: Sequence[int], retired: bool) -> Iterator[list[dict[str, Any]]]:
+    def _by_ids(self, ids: Sequence[int], retired: bool, convert: Callable[[bytes], Page]) -> Iterator[Page]:
         options: dict[str, Any] = {"include_archived_projects": True}
         if retired:
             options["return_only"] = "retired"
         for start in range(0, len(ids), IDS_PER_REQUEST):
             chunk = list(ids[start : start + IDS_PER_REQUEST])
             body = {"filters": [["id", "in", chunk]], "fields": self.fields, "options": options}
-            yield from self.session.search(self.schema.entity_type, body, IDS_PER_REQUEST)
+            yield from self.session.converted_pages(self.schema.entity_type, body, IDS_PER_REQUEST, convert)
 
     def _records(self, entity_type: str, body: dict[str, Any], page_size: int | None = None) -> Iterator[Any]:
         try:
@@ -307,3 +301,60 @@ def destination_live_ids(table: str, flagged: bool) -> set[int]:
     except Exception as exc:  # the table is in the schema but not yet in the destination
         logger.info(f"Reconcile of {table}: no destination rows to compare yet ({type(exc).__name__}).")
         return set()
+
+
+@dataclass(frozen=True)
+class Stamp:
+    """How one run converts pages of one entity type: with the run's load id, and with marker rows
+    for emptied link lists where the destination merges (files keep every row they are given)."""
+
+    live_converter: PageConverter
+    retired_converter: PageConverter
+    load_id: str | None
+    markers: bool
+    """Marker rows for records whose link list is now empty (not on a table's first load)."""
+    merged: bool
+    """The link tables merge (their rows carry the marker column); false on files."""
+
+    @classmethod
+    def of(cls, schema: EntitySchema, mode: str, load_id: str | None, markers: bool, merged: bool) -> "Stamp":
+        columns = retirement_columns(mode)
+        retired = {**live_row_marks(mode), RETIRED_FLAG: True} if mode != "ignore" else {}
+        return cls(
+            PageConverter(schema, live_row_marks(mode), columns),
+            PageConverter(schema, retired, columns),
+            load_id,
+            markers and merged,
+            merged,
+        )
+
+    @property
+    def live(self) -> Callable[[bytes], Page]:
+        return partial(
+            self.live_converter.convert, load_id=self.load_id, markers=self.markers, merged=self.merged
+        )
+
+    @property
+    def retired(self) -> Callable[[bytes], Page]:
+        return partial(
+            self.retired_converter.convert, load_id=self.load_id, markers=self.markers, merged=self.merged
+        )
+
+    def deleted(self, ids: Sequence[int]) -> Page:
+        """Delete markers (`hard`): the root rows by id with `_sg_retired` true, which dlt's
+        `hard_delete` hint turns into deletes of the rows, and markers clearing their link rows
+        (where the link tables merge)."""
+        page = self.live_converter.deleted(ids, RETIRED_FLAG, self.load_id)
+        return page if self.merged else Page(page.root, {}, page.first_id, page.last_id)
+
+
+def with_retirement_times(page: Page, retired_at: dict[int, str | None], now: str) -> Page:
+    """Retired rows with when each was retired (from its event; `now` for one found otherwise)."""
+    root = page.root
+    times = [
+        dt.datetime.strptime(retired_at.get(i) or now, SHOTGRID_TIME_FORMAT).replace(tzinfo=dt.UTC)
+        for i in root.column("id").to_pylist()
+    ]
+    index = root.schema.get_field_index(RETIRED_AT)
+    root = root.set_column(index, pa.field(RETIRED_AT, TIMESTAMP), pa.array(times, TIMESTAMP))
+    return Page(root, page.links, page.first_id, page.last_id, page.next_link)

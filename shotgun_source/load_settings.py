@@ -21,11 +21,6 @@ LOADER_FILE_FORMATS: dict[str, TLoaderFileFormat] = {"postgres": "insert_values"
 1.0 s against 2.7 s): with dlt 1.31's csv files PostgreSQL reads an empty text value as NULL, and
 dlt counts csv rows as rows x columns, so the summary and the trace would lie. Parquet would need an
 ADBC driver and lands json as `json`, not `jsonb`."""
-UNCOMPRESSED_EXTRACT_FILES = "sources.shotgun.data_writer.disable_compression"
-"""dlt gzips the files extract hands to normalize and unzips them a moment later: a seventh of a full
-load's CPU (bench/speed.py, 200k rows: 42.3 s -> 36.5 s) for files that live minutes. The price is
-disk while a run lasts, up to the size of the site's JSON (1.5 KB a row). A value set in config or
-the environment wins. Scoped to this source's section, so other sources keep dlt's default."""
 DUCKDB_LOAD_MEMORY_LIMIT = "256MB"
 """DuckDB's memory limit on the loader's own connection (queries elsewhere keep DuckDB's default of
 80% of RAM). Left alone, DuckDB's merge grows with the load: bench/speed.py --memory, Versions only,
@@ -50,11 +45,6 @@ def setting_unless_given(key: str, value: Any, *, in_secrets: bool = False) -> N
         (dlt.secrets if in_secrets else dlt.config)[key] = value
 
 
-def extract_files_uncompressed() -> None:
-    """Skips gzip for extract's files, unless the user's settings say otherwise."""
-    setting_unless_given(UNCOMPRESSED_EXTRACT_FILES, True)
-
-
 def cap_duckdb_load_memory(destination: str) -> None:
     """Bounds the memory of DuckDB loads, unless the user's DuckDB credentials configure DuckDB."""
     if destination == "duckdb":
@@ -66,6 +56,6 @@ def cap_duckdb_load_memory(destination: str) -> None:
 
 
 def prepare_load(pipeline: dlt.Pipeline) -> None:
-    """Every setting above that the pipeline's destination takes."""
-    extract_files_uncompressed()
+    """Every setting above that the pipeline's destination takes. (Extract writes parquet files,
+    which compress themselves: dlt's gzip setting for extract files does not apply.)"""
     cap_duckdb_load_memory(destination_type(pipeline))

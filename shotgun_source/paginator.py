@@ -52,17 +52,8 @@ class ShotgunKeysetPaginator(BasePaginator):
     def init_request(self, request: Request) -> None:
         self._has_next_page = True
         self.last_id = self.start_after
-        body = request.json if isinstance(request.json, dict) else {}
-        body["sort"] = ID_FILTER_FIELD
-        body["page"] = {"number": 1, "size": self.page_size}
-        filters = body.get("filters")
-        if isinstance(filters, dict):  # hash filters: the cursor joins the top-level "and" group
-            filters["conditions"] = [c for c in filters.get("conditions") or [] if not _is_id_cursor(c)]
-            filters["conditions"].append([ID_FILTER_FIELD, "greater_than", self.start_after])
-        else:
-            body["filters"] = [f for f in filters or [] if not _is_id_cursor(f)]
-            body["filters"].append([ID_FILTER_FIELD, "greater_than", self.start_after])
-        request.json = body
+        request.json = keyset_body(request.json if isinstance(request.json, dict) else {}, self.page_size)
+        set_keyset_cursor(request.json, self.start_after)
 
     def update_state(self, response: Response, data: list[Any] | None = None) -> None:
         if is_last_page(data, self.page_size):
@@ -70,18 +61,45 @@ class ShotgunKeysetPaginator(BasePaginator):
             return
         assert data is not None
         last_id = data[-1].get("id") if isinstance(data[-1], dict) else None
-        if not isinstance(last_id, int) or last_id <= self.last_id:
-            raise ShotgunResponseError(
-                f"The site returned a page that is not sorted by id (last id {last_id!r} after"
-                f" {self.last_id}); keyset paging cannot continue safely."
-            )
-        self.last_id = last_id
+        self.last_id = next_keyset_cursor(self.last_id, last_id)
 
     def update_request(self, request: Request) -> None:
-        filters = cast(dict[str, Any], request.json)["filters"]
-        for condition in filters["conditions"] if isinstance(filters, dict) else filters:
-            if _is_id_cursor(condition):
-                condition[2] = self.last_id
+        set_keyset_cursor(cast(dict[str, Any], request.json), self.last_id)
+
+
+def keyset_body(body: dict[str, Any], page_size: int) -> dict[str, Any]:
+    """A `_search` body made for keyset paging: sorted by id, always page 1, with an `id greater_than`
+    condition (array filters: appended; hash filters: joins the top-level "and" group) that
+    `set_keyset_cursor` moves. Any `id greater_than` condition already there is replaced."""
+    body["sort"] = ID_FILTER_FIELD
+    body["page"] = {"number": 1, "size": page_size}
+    filters = body.get("filters")
+    if isinstance(filters, dict):
+        filters["conditions"] = [c for c in filters.get("conditions") or [] if not _is_id_cursor(c)]
+        filters["conditions"].append([ID_FILTER_FIELD, "greater_than", 0])
+    else:
+        body["filters"] = [f for f in filters or [] if not _is_id_cursor(f)]
+        body["filters"].append([ID_FILTER_FIELD, "greater_than", 0])
+    return body
+
+
+def set_keyset_cursor(body: dict[str, Any], after: int) -> None:
+    """Ask for the ids above `after` next (`body` made by `keyset_body`)."""
+    filters = body["filters"]
+    for condition in filters["conditions"] if isinstance(filters, dict) else filters:
+        if _is_id_cursor(condition):
+            condition[2] = after
+
+
+def next_keyset_cursor(after: int, last_id: Any) -> int:
+    """The cursor after a full page whose last record has `last_id`; refuses a page that is not
+    sorted by id, on which keyset paging would skip or repeat records."""
+    if not isinstance(last_id, int) or isinstance(last_id, bool) or last_id <= after:
+        raise ShotgunResponseError(
+            f"The site returned a page that is not sorted by id (last id {last_id!r} after"
+            f" {after}); keyset paging cannot continue safely."
+        )
+    return last_id
 
 
 def _is_id_cursor(condition: Any) -> bool:

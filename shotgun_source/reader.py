@@ -4,7 +4,8 @@ A ShotGrid site answers a page in about 0.3 s whatever its size, so a large type
 page spends its time waiting. Keyset paging makes ranges independent: after the first page, the
 reader asks for the window's highest id, splits the ids above the first page into ranges of
 about one page each (by the density the first page showed), and pages them on a few threads.
-A window that fits one page costs one request, as before.
+A window that fits one page costs one request, as before. Each page is converted to Arrow tables
+(`columns.PageConverter`) on the thread that read it, straight from the response's bytes.
 """
 
 import math
@@ -15,8 +16,11 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from .paginator import is_last_page
+from .columns import Page, PageConverter
 from .session import SiteSession
+
+Converter = Callable[[bytes], Page]
+"""How one page's bytes become tables."""
 
 MAX_RANGES = 2000
 """More ranges than this would only add requests: each range costs at least one."""
@@ -55,13 +59,14 @@ class WindowReader:
     def __init__(
         self,
         session: SiteSession,
-        entity_type: str,
+        converter: PageConverter,
         fields: str | list[str],
         page_size: int,
         parallel_ranges: int,
     ) -> None:
         self.session = session
-        self.entity_type = entity_type
+        self.converter = converter
+        self.entity_type = converter.entity_type
         self.fields = fields
         self.page_size = page_size
         self.parallel_ranges = parallel_ranges
@@ -74,10 +79,12 @@ class WindowReader:
             **extra,
         }
 
-    def _pages(self, filters: Sequence[list[Any]], id_range: IdRange) -> Iterator[list[dict[str, Any]]]:
-        """Keyset pages of one id range."""
+    def _pages(self, filters: Sequence[list[Any]], id_range: IdRange, convert: Converter) -> Iterator[Page]:
+        """Keyset pages of one id range, converted."""
         body = self._body([*filters, *id_range.filters()])
-        yield from self.session.search(self.entity_type, body, self.page_size, start_after=id_range.after)
+        yield from self.session.converted_pages(
+            self.entity_type, body, self.page_size, convert, start_after=id_range.after
+        )
 
     def _max_id(self, filters: Sequence[list[Any]]) -> int | None:
         """The highest id in the window: one small request."""
@@ -86,29 +93,30 @@ class WindowReader:
         data = self.session.post_search(self.entity_type, body).json()["data"]
         return int(data[0]["id"]) if data else None
 
-    def pages(self, filters: Sequence[list[Any]]) -> Iterator[list[dict[str, Any]]]:
-        """Every page of the window: the first one, then the rest, in parallel where worthwhile."""
-        first_range = IdRange(0, None)
-        pages = self._pages(filters, first_range)
-        first = next(pages, [])
+    def pages(self, filters: Sequence[list[Any]], convert: Converter | None = None) -> Iterator[Page]:
+        """Every page of the window: the first one, then the rest, in parallel where worthwhile.
+        `convert` turns a page's bytes into tables (default: the converter's, without a load id)."""
+        convert = convert or self.converter.convert
+        pages = self._pages(filters, IdRange(0, None), convert)
+        first = next(pages)
         yield first
-        if is_last_page(first, self.page_size):
+        if first.row_count < self.page_size or first.last_id is None or first.first_id is None:
             return
-        last_id = int(first[-1]["id"])
+        last_id = first.last_id
         max_id = self._max_id(filters)
         if max_id is None or max_id <= last_id:
             yield from pages  # nothing above the first page after all; let keyset paging confirm
             return
-        density = len(first) / max(1, last_id - int(first[0]["id"]) + 1)
+        density = first.row_count / max(1, last_id - first.first_id + 1)
         ranges = plan_ranges(last_id, max_id, density, self.page_size)
         if len(ranges) == 1 or self.parallel_ranges <= 1:
-            yield from self._pages(filters, IdRange(last_id, None))
+            yield from self._pages(filters, IdRange(last_id, None), convert)
             return
-        yield from self._parallel(filters, ranges)
+        yield from self._parallel(filters, ranges, convert)
 
     def _parallel(
-        self, filters: Sequence[list[Any]], ranges: list[IdRange]
-    ) -> Iterator[list[dict[str, Any]]]:
+        self, filters: Sequence[list[Any]], ranges: list[IdRange], convert: Converter
+    ) -> Iterator[Page]:
         """Page the ranges on a few threads; hand pages over through a short queue (flat memory)."""
         handoff: queue.Queue[Any] = queue.Queue(maxsize=self.parallel_ranges)
         stop = threading.Event()
@@ -116,7 +124,7 @@ class WindowReader:
 
         def read(id_range: IdRange) -> None:
             try:
-                for page in self._pages(filters, id_range):
+                for page in self._pages(filters, id_range, convert):
                     while not stop.is_set():
                         try:
                             handoff.put(page, timeout=0.5)

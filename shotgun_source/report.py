@@ -69,6 +69,15 @@ class RunReport:
             load_info=load_info,
         )
 
+    def leave_out(self, markers: dict[str, int]) -> None:
+        """Take link-table marker rows out of the row counts: they clear a record's old links and
+        are never stored (dlt's own counts include them)."""
+        for table, count in markers.items():
+            if table in self.rows:
+                self.rows[table] -= count
+                if not self.rows[table]:
+                    del self.rows[table]
+
     @property
     def total_rows(self) -> int:
         return sum(self.rows.values())

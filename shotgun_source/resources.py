@@ -15,6 +15,7 @@ The window is filtered by the site, so dlt's incremental only keeps the cursor (
 read for the event log, whose `updated_at` is old, pass through it.
 """
 
+import datetime as dt
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -25,10 +26,20 @@ import dlt
 from dlt.common.schema.typing import TColumnSchema
 from dlt.extract import DltResource
 
-from .deletes import EventChanges, EventLogReader, added_columns, live_row_marks, shift
+from .columns import (
+    Page,
+    PageConverter,
+    dlt_items,
+    link_table_hints,
+    marker_rows,
+    quiet_json_hint_notices,
+    root_table_hints,
+)
+from .deletes import EventChanges, EventLogReader, Stamp, live_row_marks, retirement_columns, shift
+from .errors import ShotgunConfigError
 from .reader import WindowReader
 from .schema import EntitySchema
-from .session import SiteSession
+from .session import SHOTGRID_TIME_FORMAT, SiteSession
 
 LEGACY_EVENTS_SUFFIX = "_events"
 """Before 0.2 the event-log reads were a resource of their own, `<table>_events`; its state is
@@ -50,7 +61,7 @@ class EntityRead:
         if selected_fields:
             schema = schema.only(selected_fields)
             field_list = sorted(schema.field_types)
-        columns = {**schema.column_hints(), **added_columns(mode)}
+        columns = {**schema.column_hints(), **retirement_columns(mode)}
         return cls(schema, field_list, columns, live_row_marks(mode))
 
 
@@ -97,8 +108,13 @@ class EntityRows:
         self.read = read
         self.settings = settings
         schema = read.schema
+        mark_columns = retirement_columns(settings.deletes)
         self.windows = WindowReader(
-            session, schema.entity_type, read.field_list, settings.page_size, settings.parallel_ranges
+            session,
+            PageConverter(schema, read.marks, mark_columns),
+            read.field_list,
+            settings.page_size,
+            settings.parallel_ranges,
         )
         self.events = EventLogReader(
             session,
@@ -108,6 +124,7 @@ class EntityRows:
             settings.page_size,
             settings.refresh_link_names,
         )
+        self.root_hints = root_table_hints(schema, mark_columns)
 
     @property
     def follows_event_log(self) -> bool:
@@ -117,21 +134,37 @@ class EntityRows:
             self.events.reads_events or self.settings.reconcile_deletes
         )
 
+    def items(self, page: Page, link_hints: dict[str, dict[str, Any]]) -> list[Any]:
+        """A page's tables as dlt items, each with its table's hints; marker rows are counted, so
+        the run's report can say how many link rows were loaded."""
+        for name, table in page.links.items():
+            self.session.count_markers(name, marker_rows(table))
+        return dlt_items(page, self.root_hints, link_hints)
+
     def rows(self, window: Any) -> Iterator[Any]:
         """The resource's items; `window` is its bound dlt incremental (None: read whole)."""
-        cursor = self.read.schema.cursor_field
+        schema = self.read.schema
+        refuse_old_layout(schema)
+        appends = appends_only()
+        # marker rows clear a record's old links where its list emptied: not on files (they would be
+        # stored), nor on a table's first load (nothing to clear)
+        first_load = schema.table_name not in dlt.current.source_schema().tables
+        load_id = dlt.current.load_package_state()["load_id"]
+        stamp = Stamp.of(schema, self.settings.deletes, load_id, markers=not first_load, merged=not appends)
+        link_hints = link_table_hints(schema, markers=not appends)
+        cursor = schema.cursor_field
         if window is None:
-            for page in self.windows.pages([]):
-                yield self.events.rows_of(page)
+            for hints in link_hints.values():
+                hints["write_disposition"] = "replace"
+            for page in self.windows.pages([], stamp.live):
+                yield from self.items(page, link_hints)
             return
         assert cursor is not None
         window.advance(None)  # the site filters the window; dlt keeps the cursor
         window_end = self.session.now()
         state = dlt.current.resource_state()
-        newest: str | None = None
-        with ThreadPoolExecutor(
-            max_workers=1, thread_name_prefix=f"shotgun-{self.read.schema.table_name}"
-        ) as pool:
+        newest: dt.datetime | None = None
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"shotgun-{schema.table_name}") as pool:
             planned: Future[EventLogPlan] | None = None
             if self.follows_event_log:
                 # the state and the destination are read here: dlt's context lives in this thread
@@ -139,23 +172,20 @@ class EntityRows:
                 applied = set(state.get("applied_events") or ())
                 reconciled = self.events.reconcile() if self.settings.reconcile_deletes else None
                 planned = pool.submit(self._plan, since, applied, reconciled, window_end)
-            pages = self.windows.pages([[cursor, "between", [window.start_value, window_end]]])
-            first = next(pages, [])  # read while the event log is
+            pages = self.windows.pages([[cursor, "between", [window.start_value, window_end]]], stamp.live)
+            first = next(pages)  # read while the event log is
             plan = planned.result() if planned is not None else None
             later = plan.candidates if plan is not None else set()
             for page in chain([first], pages):
-                rows = self.events.rows_of(page)
-                for row in rows:
-                    value = row[cursor]
-                    if newest is None or value > newest:
-                        newest = value
-                yield [row for row in rows if row["id"] not in later] if later else rows
+                page_newest = page.newest(cursor)
+                if page_newest is not None and (newest is None or page_newest > newest):
+                    newest = page_newest
+                yield from self.items(page.without(later), link_hints)
             if plan is not None:
-                yield from self.events.current_rows(later, plan.changes.retired_at, window_end)
+                for page in self.events.current_pages(later, plan.changes.retired_at, window_end, stamp):
+                    yield from self.items(page, link_hints)
                 self._remember(plan, window_end, state)
-        stored = window.get_state().get("last_value")  # as stored, without the lag
-        if newest is not None and (stored is None or newest > stored):
-            window.advance(newest)
+        advance_cursor(window, newest)
 
     def _events_read_to(self, state: dict[str, Any]) -> str | None:
         if state.get("events_read_to"):
@@ -195,9 +225,46 @@ class EntityRows:
         )
 
 
+def advance_cursor(window: Any, newest: dt.datetime | None) -> None:
+    """Move the cursor to the newest cursor value read, forward only, kept as ShotGrid writes it."""
+    if newest is None:
+        return
+    value = newest.astimezone(dt.UTC).strftime(SHOTGRID_TIME_FORMAT)
+    stored = window.get_state().get("last_value")  # as stored, without the lag
+    if stored is None or value > stored:
+        window.advance(value)
+
+
+def appends_only() -> bool:
+    """True when the running pipeline's destination keeps every row it is given (dlt's filesystem
+    destination without a table format: its merge falls back to append, `hard_delete` is ignored)."""
+    destination = dlt.current.pipeline().destination
+    return destination is not None and destination.destination_type.endswith(".filesystem")
+
+
+def refuse_old_layout(schema: EntitySchema) -> None:
+    """Stop before reading when the destination holds the layout of shotgun_source 0.1: link tables
+    as dlt child tables of the entity's table (joined on `_dlt_id`), which the link tables joined on
+    ShotGrid ids cannot merge into. A refresh rebuilds the dataset once (a full read)."""
+    tables = dlt.current.source_schema().tables
+    root = tables.get(schema.table_name)
+    old_children = [name for name, table in tables.items() if table.get("parent") == schema.table_name]
+    if root is None or not (old_children or "_dlt_id" in root.get("columns", {})):
+        return
+    raise ShotgunConfigError(
+        f"The destination's `{schema.table_name}` was loaded by an older shotgun_source, whose"
+        f" multi-entity link tables ({', '.join(old_children) or 'child tables'}) joined their parent"
+        " on dlt's `_dlt_id`; link tables now join on ShotGrid ids (`parent_id`). Rebuild the dataset"
+        " once, which reads the site in full: `python pipelines/shotgun_pipeline.py --refresh`"
+        " (or `shotgun_source.load(pipeline, refresh=True)`)."
+    )
+
+
 def entity_resource(session: SiteSession, read: EntityRead, settings: ReadSettings) -> DltResource:
     """One entity type's resource: merged on `id`, incremental on its cursor; a type without a
-    timestamp to window on is read whole and replaced."""
+    timestamp to window on is read whole and replaced. Column hints travel with each table (the
+    root and every link table are dlt table variants), not on the resource: a variant starts as a
+    copy of the resource's hints, and root columns would land in every link table."""
     schema = read.schema
     cursor = schema.cursor_field
     rows = EntityRows(session, read, settings)
@@ -220,11 +287,9 @@ def entity_resource(session: SiteSession, read: EntityRead, settings: ReadSettin
         name=schema.table_name,
         primary_key="id",
         write_disposition="merge" if cursor else "replace",
-        columns=read.columns,
-        nested_hints=schema.nested_hints(),
-        max_table_nesting=1,
         parallelized=True,
         _impl_cls=EntityResource,
     )
     resource.site_session = session  # type: ignore[attr-defined]
+    quiet_json_hint_notices(schema.table_name)
     return resource

@@ -37,8 +37,11 @@ class ResponseChecker:
     other failure raises an error that no retry can mend, at once.
     """
 
-    def __init__(self, site_url: str) -> None:
+    def __init__(self, site_url: str, parse_body: bool = True) -> None:
         self.site_url = site_url
+        self.parse_body = parse_body
+        """False for pages the caller converts from their bytes itself (columns.PageConverter, which
+        explains a body that is not JSON or has no `data` the same way)."""
 
     def __call__(self, response: Response, *args: Any, **kwargs: Any) -> None:
         status = response.status_code
@@ -54,7 +57,7 @@ class ResponseChecker:
             return
         if status >= 400:
             raise api_error(response)
-        if status == 204:
+        if status == 204 or not self.parse_body:
             return
         body = parse_json(response)
         if not isinstance(body, dict) or "data" not in body:

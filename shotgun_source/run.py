@@ -5,8 +5,7 @@ user's own, so none of them loses what `pipeline.run(shotgun_source())` alone do
 
 - one run per pipeline at a time (`lock.py`);
 - mending what a killed run left (`recovery.py`) and loading it before reading anything new;
-- the load file format per destination, DuckDB's memory cap, uncompressed extract files
-  (`load_settings.py`);
+- the load file format per destination and DuckDB's memory cap (`load_settings.py`);
 - a `RunReport`: rows per table, step times, requests and retries, cursors (`report.py`);
 - failures of ours raised as the ShotgunError they are (a setting, the credentials, the site), with
   the rerun-cannot-mend ones also dlt `TerminalException`s, so orchestrator retries skip them.
@@ -25,9 +24,10 @@ from .lock import pipeline_lock
 from .recovery import recover_interrupted_run
 from .report import RunReport
 from .resources import EntityResource
+from .session import SiteSession
 from .settings import DEFAULT_LOCK_TIMEOUT_SECONDS
 from .source import shotgun_source
-from .transport import RequestCounts, RequestStats
+from .transport import RequestCounts
 
 
 @with_config(sections=(known_sections.SOURCES, "shotgun"))
@@ -77,7 +77,7 @@ def load(
             mended = finish_interrupted_run(pipeline)
             if source is None:
                 source = shotgun_source(**source_options)
-            stats = request_stats_of(source)
+            session = site_session_of(source)
             options: dict[str, Any] = {"loader_file_format": loader_file_format(pipeline)}
             if refresh:
                 options["refresh"] = "drop_sources"
@@ -89,8 +89,11 @@ def load(
             if ours is not None:
                 raise ours from exc  # the message of what went wrong, not dlt's step wrapper
             raise
-        requests: RequestCounts | None = stats.since_last_report() if stats is not None else None
-        return RunReport.of(pipeline, time.monotonic() - started, requests, mended, info)
+        requests: RequestCounts | None = session.stats.since_last_report() if session is not None else None
+        report = RunReport.of(pipeline, time.monotonic() - started, requests, mended, info)
+        if session is not None:
+            report.leave_out(session.take_markers())
+        return report
 
 
 def finish_interrupted_run(pipeline: dlt.Pipeline) -> list[str]:
@@ -106,11 +109,10 @@ def finish_interrupted_run(pipeline: dlt.Pipeline) -> list[str]:
     return mended
 
 
-def request_stats_of(source: DltSource) -> RequestStats | None:
-    """The request counts of a ShotGrid source's site session (None for another kind of source)."""
+def site_session_of(source: DltSource) -> SiteSession | None:
+    """The site session of a ShotGrid source (None for another kind of source)."""
     for resource in source.resources.values():
         session = getattr(resource, "site_session", None) if isinstance(resource, EntityResource) else None
-        if session is not None:
-            stats: RequestStats = session.stats
-            return stats
+        if isinstance(session, SiteSession):
+            return session
     return None

@@ -5,16 +5,18 @@ the request slots belong to the run, not to one reader: the window reads, the ev
 id reconciliation all page through `search` here, under the same `max_concurrent_requests` limit.
 """
 
+import copy
 import threading
 import time
-from collections.abc import Iterator
-from typing import Any
+from collections import Counter
+from collections.abc import Callable, Iterator
+from typing import Any, Protocol, TypeVar
 
 from dlt.sources.helpers.rest_client import RESTClient
 from requests import Response
 
 from .auth import ShotgunAuth
-from .paginator import ShotgunKeysetPaginator
+from .paginator import ShotgunKeysetPaginator, keyset_body, next_keyset_cursor, set_keyset_cursor
 from .responses import ResponseChecker
 from .settings import SEARCH_CONTENT_TYPE
 from .transport import RequestStats, search_client
@@ -23,6 +25,19 @@ SHOTGRID_TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 """How ShotGrid writes and filters date_time values: UTC, whole seconds."""
 HASH_FILTERS_CONTENT_TYPE = "application/vnd+shotgun.api3_hash+json"
 """`_search` with nested and/or groups takes hash filters, announced by this content type."""
+
+
+class ConvertedPage(Protocol):
+    """What keyset paging needs to know of a converted page."""
+
+    @property
+    def row_count(self) -> int: ...
+
+    @property
+    def last_id(self) -> int | None: ...
+
+
+P = TypeVar("P", bound=ConvertedPage)
 
 
 class RequestSlots:
@@ -49,7 +64,22 @@ class SiteSession:
         self.auth = auth
         self.slots = RequestSlots(max_concurrent_requests)
         self.check = ResponseChecker(site_url)
+        self.check_unparsed = ResponseChecker(site_url, parse_body=False)
         self._local = threading.local()
+        self._markers_lock = threading.Lock()
+        self._markers: Counter[str] = Counter()
+
+    def count_markers(self, table: str, rows: int) -> None:
+        """Marker rows handed to dlt for `table` (they clear old links and are never stored)."""
+        if rows:
+            with self._markers_lock:
+                self._markers[table] += rows
+
+    def take_markers(self) -> Counter[str]:
+        """The marker rows counted since the last call: a run's report leaves them out of its rows."""
+        with self._markers_lock:
+            taken, self._markers = self._markers, Counter()
+        return taken
 
     @property
     def stats(self) -> RequestStats:
@@ -86,6 +116,39 @@ class SiteSession:
             if page is None:
                 return
             yield list(page)
+
+    def converted_pages(
+        self,
+        entity_type: str,
+        body: dict[str, Any],
+        page_size: int,
+        convert: Callable[[bytes], P],
+        start_after: int = 0,
+    ) -> Iterator[P]:
+        """Keyset pages of a `_search`, each converted from its bytes by `convert` (no JSON parse in
+        between): the columnar path. A page's conversion tells its size and last id (`row_count`,
+        `last_id`), which the next request needs. The slot is held while a request is in flight,
+        not while its page converts."""
+        body = keyset_body(copy.deepcopy(body), page_size)
+        after = start_after
+        while True:
+            set_keyset_cursor(body, after)
+            with self.slots:
+                content = (
+                    self.client()
+                    .post(
+                        f"entity/{entity_type}/_search",
+                        json=body,
+                        headers={"Content-Type": content_type_of(body)},
+                        hooks={"response": [self.check_unparsed]},
+                    )
+                    .content
+                )
+            page = convert(content)
+            yield page
+            if page.row_count < page_size:
+                return
+            after = next_keyset_cursor(after, page.last_id)
 
     def post_search(self, entity_type: str, body: dict[str, Any]) -> Response:
         """One `_search` request (no paging), under a slot."""

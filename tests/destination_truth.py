@@ -134,6 +134,10 @@ class Tables:
     """Rows the destination keeps flagged `_sg_retired` (soft deletes), by id; not in `root`."""
     superseded: int = 0
     """Root rows of an append-only destination that a newer load's row of the same id replaces."""
+    orphans: list[tuple[str, int]] = field(default_factory=list)
+    """Link rows whose parent record is not in the destination (link tables joined on ShotGrid ids)."""
+    stored_markers: list[tuple[str, int]] = field(default_factory=list)
+    """Marker rows (which only clear old links) that the destination kept: never right on a merge."""
     deleted: set[int] = field(default_factory=set)
     """Hard deletes on a destination that only appends: the newest row of the id is a marker (only
     `id` and `_sg_retired` true, nothing else); the record must not be live on the site."""
@@ -181,7 +185,7 @@ def _read(where: Readable, table: str) -> list[dict[str, Any]]:
 
 def raw_row_count(where: Readable, table: str) -> int:
     """Rows the destination holds in `table`, every load's rows of an append-only destination included."""
-    return len(_dataset(where)[table].select("_dlt_id").fetchall())
+    return len(_dataset(where)[table].select("id").fetchall())
 
 
 def _newest_rows(rows: list[dict[str, Any]], out: Tables) -> list[dict[str, Any]]:
@@ -208,14 +212,15 @@ def destination_tables(
     table = plural_slug(entity_type)
     out = Tables()
     rows = _read(where, table)
-    every_dlt_id = {row["_dlt_id"] for row in rows}
+    every_dlt_id = {row.get("_dlt_id") for row in rows}
     if latest_row_per_id:
         rows = _newest_rows(rows, out)
     dlt_id_to_id: dict[str, int] = {}
     for row in rows:
         if row["id"] in out.root or row["id"] in out.retired:
             out.duplicates.append(row["id"])
-        dlt_id_to_id[row["_dlt_id"]] = row["id"]
+        if "_dlt_id" in row:
+            dlt_id_to_id[row["_dlt_id"]] = row["id"]
         values: dict[str, Any] = {"id": row["id"]}
         for name, kind in kinds.items():
             if kind == "entity":
@@ -229,12 +234,30 @@ def destination_tables(
             out.retired[row["id"]] = values
         else:
             out.root[row["id"]] = values
-    existing = set(_dataset(where).schema.tables)
+    existing = _dataset(where).schema.tables
+    # the newest load of each record (on append-only destinations, its links are that load's)
+    load_of = {row["id"]: row.get("_dlt_load_id") for row in rows}
     for name, kind in kinds.items():
         child = f"{table}__{name}"
         if kind != "multi_entity" or child not in existing:
             continue
         links = out.links.setdefault(name, [])
+        if "parent_id" in existing[child]["columns"]:
+            # link tables of their own, joined on the parent's ShotGrid id
+            for link in _read(where, child):
+                if link.get("_sg_link_marker"):
+                    out.stored_markers.append((child, link["parent_id"]))
+                    continue
+                if latest_row_per_id and link.get("_dlt_load_id") != load_of.get(link["parent_id"]):
+                    continue  # a link of an older load of the record (files keep every load's rows)
+                if link["parent_id"] not in load_of:
+                    out.orphans.append((child, link["parent_id"]))
+                    continue
+                links.append(
+                    (link["parent_id"], link["list_idx"], link["id"], link["type"], link.get("name"))
+                )
+            continue
+        # dlt's own child tables (the declarative rest_api config), joined on dlt's row ids
         for link in _read(where, child):
             parent = dlt_id_to_id.get(link["_dlt_parent_id"])
             if parent is None:
@@ -298,6 +321,10 @@ def compare_entity(
             different.append(
                 f"{entity_type}.{name} links differ ({len(want_links)} vs {len(got_links)}), e.g. {diff}"
             )
+    for child, parent in actual.orphans[:5]:
+        different.append(f"{child} holds links of {parent}, which is not in the destination")
+    for child, parent in actual.stored_markers[:5]:
+        different.append(f"{child} stored a marker row of {parent} (markers only clear old links)")
     for record_id in sorted(actual.deleted & set(expected.root)):
         different.append(f"{entity_type} {record_id} is deleted (a marker row) but is live on the site")
     if actual.retired:

@@ -145,11 +145,11 @@ def snapshot_duckdb(database: Path, dataset: str = DATASET) -> dict[str, list[tu
 
 
 def duplicate_keys(database: Path, dataset: str = DATASET) -> dict[str, int]:
-    """{table: rows that repeat a key}: `id` in root tables, (parent, list index) in child tables."""
+    """{table: rows that repeat a key}: `id` in root tables, (parent id, list index) in link tables."""
     found: dict[str, int] = {}
     with duckdb.connect(str(database), read_only=True) as con:
         for table in data_tables(con, dataset):
-            key = '"_dlt_parent_id", "_dlt_list_idx"' if "__" in table else '"id"'
+            key = '"parent_id", "list_idx"' if "__" in table else '"id"'
             (extra,) = con.execute(
                 f'select coalesce(sum(n - 1), 0) from (select count(*) as n from {dataset}."{table}"'
                 f" group by {key}) where n > 1"

@@ -297,10 +297,6 @@ def test_emptied_and_shrunk_lists(sandbox: Sandbox) -> None:
     ]
     marker = links[1]
     assert marker["type"] is None and marker["name"] is None
-    cursors = dict(
-        zip(page.root.column("id").to_pylist(), page.root.column("updated_at").to_pylist(), strict=True)
-    )
-    assert marker["updated_at"] == cursors[emptied["id"]]  # the parent's cursor, for dlt's incremental
     unmarked = converter.convert(body, markers=False).links["versions__playlists"]
     assert unmarked.to_pylist() == [{k: v for k, v in links[0].items() if k != "_sg_link_marker"}]
     hints = link_table_hints(converter.schema)["versions__playlists"]
@@ -459,9 +455,9 @@ def test_a_record_of_another_shape_is_refused(
     [
         (b"<html><body>Down for maintenance</body></html>", ["not JSON", "Down for maintenance"]),
         (b'{"data": [{"id": 1,', ["not JSON"]),
-        (b'{"errors": []}', ["no `data` list"]),
-        (b'{"data": {"id": 1}}', ["no `data` list"]),
-        (b"[]", ["no `data` list"]),
+        (b'{"errors": []}', ["without `data`"]),
+        (b'{"data": {"id": 1}}', ["without `data`"]),
+        (b"[]", ["without `data`"]),
     ],
 )
 def test_an_answer_that_is_not_a_search_envelope_is_refused(

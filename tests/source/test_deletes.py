@@ -41,7 +41,7 @@ def _orphans(pipeline: dlt.Pipeline, parent: str, child: str) -> int:
         return int(
             client.execute_sql(
                 f"select count(*) from {child} c where not exists"
-                f" (select 1 from {parent} p where p._dlt_id = c._dlt_parent_id)"
+                f" (select 1 from {parent} p where p.id = c.parent_id)"
             )[0][0]
         )
 
@@ -108,7 +108,7 @@ def test_one_resource_per_table_owns_it_after_a_run_of_event_rows_only(
     assert _rows(pipeline, "shots", "_sg_retired")[retired] == (True,)
     tables = pipeline.default_schema.tables
     assert tables["shots"]["resource"] == "shots"
-    assert tables["shots__assets"]["parent"] == "shots"
+    assert tables["shots__assets"]["resource"] == "shots"  # a link table of the shots resource
 
     drop = pipeline_drop(pipeline, resources=["shots"])
     assert {"shots", "shots__assets"} <= set(drop.info["tables"])
@@ -128,7 +128,7 @@ def test_soft_deleted_rows_keep_their_child_rows(sandbox: Any, source_for: Any, 
     pipeline.run(source_for(sandbox, entities=["Shot"]))
     with pipeline.sql_client() as client:
         linked = client.execute_sql(
-            "select count(*) from shots__assets c join shots p on p._dlt_id = c._dlt_parent_id"
+            "select count(*) from shots__assets c join shots p on p.id = c.parent_id"
             " where p.id = %s and p._sg_retired",
             shot["id"],
         )[0][0]

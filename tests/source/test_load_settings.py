@@ -1,6 +1,6 @@
 """What `shotgun_source.load()` sets for speed and memory, and that the user's own settings win:
-extract's files uncompressed (a seventh of a full load's CPU), DuckDB's memory bounded on the loader's
-connection, parquet load files for DuckDB and insert statements for PostgreSQL."""
+DuckDB's memory bounded on the loader's connection, parquet load files for DuckDB and insert
+statements for PostgreSQL."""
 
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,11 +11,7 @@ import pytest
 from shotgun_testing import script_auth
 
 from shotgun_source import load
-from shotgun_source.load_settings import cap_duckdb_load_memory, extract_files_uncompressed
-
-KEY = "sources.shotgun.data_writer.disable_compression"
-ENV = "SOURCES__SHOTGUN__DATA_WRITER__DISABLE_COMPRESSION"
-
+from shotgun_source.load_settings import cap_duckdb_load_memory
 
 DUCKDB_CONFIG = "destination.duckdb.credentials.global_config"
 DUCKDB_ENV = "DESTINATION__DUCKDB__CREDENTIALS__GLOBAL_CONFIG"
@@ -25,43 +21,7 @@ DUCKDB_ENV = "DESTINATION__DUCKDB__CREDENTIALS__GLOBAL_CONFIG"
 def clean_config() -> Iterator[None]:
     """Leaves no value behind in dlt's in-memory config for the tests that run after this one."""
     yield
-    dlt.config[KEY] = None
     dlt.secrets[DUCKDB_CONFIG] = None
-
-
-def _extracted_files(pipeline: dlt.Pipeline, sandbox: Any, source_for: Any) -> list[Path]:
-    pipeline.extract(source_for(sandbox, entities=["Shot"]), loader_file_format="parquet")
-    extracted = Path(pipeline.working_dir) / "normalize" / "extracted"
-    return [f for f in extracted.rglob("shots.*") if "new_jobs" in f.parts]
-
-
-def test_extract_files_are_uncompressed(
-    sandbox: Any, source_for: Any, make_pipeline: Any, clean_config: None, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.delenv(ENV, raising=False)
-    extract_files_uncompressed()
-    files = _extracted_files(make_pipeline(), sandbox, source_for)
-    assert files and all(not f.name.endswith(".gz") for f in files), files
-    assert all(f.read_bytes()[:2] != b"\x1f\x8b" for f in files)
-
-
-@pytest.mark.parametrize("where", ["environment", "config.toml"])
-def test_the_users_setting_wins(
-    sandbox: Any,
-    source_for: Any,
-    make_pipeline: Any,
-    clean_config: None,
-    monkeypatch: pytest.MonkeyPatch,
-    where: str,
-) -> None:
-    monkeypatch.delenv(ENV, raising=False)
-    if where == "environment":
-        monkeypatch.setenv(ENV, "false")
-    else:
-        dlt.config[KEY] = False  # what a `disable_compression = false` in .dlt/config.toml amounts to
-    extract_files_uncompressed()
-    files = _extracted_files(make_pipeline(), sandbox, source_for)
-    assert files and all(f.read_bytes()[:2] == b"\x1f\x8b" for f in files), files
 
 
 def _loader_memory_limit(tmp_path: Path, credentials: Any = None) -> str:
@@ -133,7 +93,6 @@ def test_load_applies_them_to_a_pipeline_of_the_users_own(
     """A user's own pipeline with a DuckDB file of its own: `load()` loads parquet files and the
     loader's connection is bounded, without any setting of the user's."""
     monkeypatch.delenv(DUCKDB_ENV, raising=False)
-    monkeypatch.delenv(ENV, raising=False)
     pipeline = dlt.pipeline(
         "users_own",
         pipelines_dir=str(tmp_path / "pipelines"),
@@ -147,7 +106,6 @@ def test_load_applies_them_to_a_pipeline_of_the_users_own(
     with pipeline.sql_client() as client:
         limit = str(client.execute_sql("select current_setting('memory_limit')")[0][0])
     assert _mib(limit) == pytest.approx(256 * 1000**2 / 1024**2, rel=0.01), limit
-    assert dlt.config.get(KEY) is True  # extract's files went uncompressed
 
 
 def test_load_uses_insert_statements_for_postgres(

@@ -18,12 +18,13 @@ LATEST_VERSIONS = """
     qualify row_number() over (partition by id order by _dlt_load_id desc) = 1
 """
 LATEST_PLAYLIST_LINKS = """
-    select v.id as version_id, l.id as playlist_id from versions__playlists l
+    select l.parent_id as version_id, l.id as playlist_id from versions__playlists l
     join (
-        select id, _dlt_id from versions
+        select id, _dlt_load_id from versions
         qualify row_number() over (partition by id order by _dlt_load_id desc) = 1
-    ) v on l._dlt_parent_id = v._dlt_id
+    ) v on l.parent_id = v.id and l._dlt_load_id = v._dlt_load_id
 """
+"""A record's links are the link rows loaded with its newest row (same `parent_id`, same load)."""
 
 
 def test_filesystem_writes_parquet_and_appends_each_change(
