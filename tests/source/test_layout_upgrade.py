@@ -26,9 +26,7 @@ def _load_as_version_0_1(pipeline: dlt.Pipeline, site: Any) -> None:
     assert tables["shots__assets"]["parent"] == "shots" and "_dlt_id" in tables["shots"]["columns"]
 
 
-def test_an_old_layout_is_refused_with_the_command_that_rebuilds_it(
-    sandbox: Any, make_pipeline: Any
-) -> None:
+def test_an_old_layout_is_refused_with_the_command_that_rebuilds_it(sandbox: Any, make_pipeline: Any) -> None:
     pipeline = make_pipeline()
     _load_as_version_0_1(pipeline, sandbox.site)
     options = {"site_url": sandbox.url, "credentials": script_auth(sandbox), "entities": ["Shot"]}
