@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .paginator import is_last_page
+from .reads import search_body
 from .session import SiteSession
 
 MAX_RANGES = 2000
@@ -67,12 +68,7 @@ class WindowReader:
         self.parallel_ranges = parallel_ranges
 
     def _body(self, filters: Sequence[list[Any]], **extra: Any) -> dict[str, Any]:
-        return {
-            "filters": [list(f) for f in filters],
-            "fields": self.fields,
-            "options": {"include_archived_projects": True},
-            **extra,
-        }
+        return search_body(self.fields, filters, **extra)
 
     def _pages(self, filters: Sequence[list[Any]], id_range: IdRange) -> Iterator[list[dict[str, Any]]]:
         """Keyset pages of one id range."""

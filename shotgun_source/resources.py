@@ -19,42 +19,24 @@ read for the event log, whose `updated_at` is old, pass through it.
 """
 
 from array import array
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
 import dlt
-from dlt.common.schema.typing import TColumnSchema
 from dlt.extract import DltResource
 
-from .deletes import EventChanges, EventLogReader, added_columns, live_row_marks, shift
+from .deletes import EventChanges, EventLogReader, shift
 from .reader import WindowReader
-from .schema import EntitySchema
+from .reads import EntityRead
 from .session import SiteSession
+
+__all__ = ["EntityRead", "ReadSettings", "entity_resource"]  # EntityRead lives in reads.py now
 
 LEGACY_EVENTS_SUFFIX = "_events"
 """Before 0.2 the event-log reads were a resource of their own, `<table>_events`; its state is
 read once, so the first run after an upgrade misses no retirement."""
-
-
-@dataclass(frozen=True)
-class EntityRead:
-    """What is read of one entity type and how its rows look."""
-
-    schema: EntitySchema
-    field_list: str | list[str]
-    columns: dict[str, TColumnSchema]
-    marks: dict[str, Any]
-
-    @classmethod
-    def of(cls, schema: EntitySchema, selected_fields: Sequence[str] | None, mode: str) -> "EntityRead":
-        field_list: str | list[str] = "*"
-        if selected_fields:
-            schema = schema.only(selected_fields)
-            field_list = sorted(schema.field_types)
-        columns = {**schema.column_hints(), **added_columns(mode)}
-        return cls(schema, field_list, columns, live_row_marks(mode))
 
 
 @dataclass(frozen=True)
@@ -142,7 +124,7 @@ class EntityRows:
                 plan = pool.submit(self._plan, start, window_end, applied, gone_missing)
             newest: str | None = None
             window_ids = array("q")
-            for page in self.windows.pages([[cursor, "between", [window.start_value, window_end]]]):
+            for page in self.windows.pages(self.read.window_filters([window.start_value, window_end])):
                 rows = self.stamped(page)
                 for row in rows:
                     window_ids.append(row["id"])
@@ -222,26 +204,27 @@ def entity_resource(session: SiteSession, read: EntityRead, settings: ReadSettin
     cursor = schema.cursor_field
     rows = EntityRows(session, read, settings)
 
-    def windowed(
-        window: dlt.sources.incremental[str] = dlt.sources.incremental(
-            cursor or "updated_at",
-            initial_value=settings.initial_updated_at,
-            lag=settings.lookback_seconds,
-            on_cursor_value_missing="raise",
-        ),
-    ) -> Iterator[Any]:
-        yield from rows.rows(window)
-
     def whole() -> Iterator[Any]:
         yield from rows.rows(None)
 
+    read_rows: Callable[..., Iterator[Any]] = whole
+    if cursor:
+        cursor_window: dlt.sources.incremental[str] = dlt.sources.incremental(
+            **read.incremental_args(settings.initial_updated_at, settings.lookback_seconds)
+        )
+
+        def windowed(window: dlt.sources.incremental[str] = cursor_window) -> Iterator[Any]:
+            yield from rows.rows(window)
+
+        read_rows = windowed
+
     resource = dlt.resource(
-        windowed if cursor else whole,
+        read_rows,
         name=schema.table_name,
-        primary_key="id",
-        write_disposition="merge" if cursor else "replace",
+        primary_key=read.primary_key,
+        write_disposition=read.write_disposition,
         columns=read.columns,
-        nested_hints=schema.nested_hints(),
+        nested_hints=read.nested_hints,
         max_table_nesting=1,
         parallelized=True,
         _impl_cls=EntityResource,

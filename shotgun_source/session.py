@@ -16,14 +16,12 @@ from requests import Response
 
 from .auth import ShotgunAuth
 from .paginator import ShotgunKeysetPaginator
+from .reads import content_type_of, search_path
 from .responses import ResponseChecker
-from .settings import SEARCH_CONTENT_TYPE
 from .transport import RequestStats, search_client
 
 SHOTGRID_TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 """How ShotGrid writes and filters date_time values: UTC, whole seconds."""
-HASH_FILTERS_CONTENT_TYPE = "application/vnd+shotgun.api3_hash+json"
-"""`_search` with nested and/or groups takes hash filters, announced by this content type."""
 
 
 class RequestSlots:
@@ -79,7 +77,7 @@ class SiteSession:
         """Keyset pages of `POST entity/{type}/_search` (ids above `start_after`), each request
         holding a slot while it is in flight. Hash filters (a dict) get their own content type."""
         pages = self.client().paginate(
-            f"entity/{entity_type}/_search",
+            search_path(entity_type),
             method="POST",
             json=body,
             headers={"Content-Type": content_type_of(body)},
@@ -97,12 +95,8 @@ class SiteSession:
         """One `_search` request (no paging), under a slot."""
         with self.slots:
             return self.client().post(
-                f"entity/{entity_type}/_search",
+                search_path(entity_type),
                 json=body,
                 headers={"Content-Type": content_type_of(body)},
                 hooks={"response": [self.check]},
             )
-
-
-def content_type_of(body: dict[str, Any]) -> str:
-    return HASH_FILTERS_CONTENT_TYPE if isinstance(body.get("filters"), dict) else SEARCH_CONTENT_TYPE
