@@ -112,6 +112,9 @@ def entity_endpoint_resource(
     if read.cursor_field:
         endpoint["incremental"] = {
             **read.incremental_args(initial_updated_at, lookback_seconds),
+            # the site filters the window; dlt's boundary deduplication (on without a lookback) would
+            # drop a record changed again within the cursor's last second. The merge on id dedups.
+            "primary_key": [],
             "convert": window,
         }
     resource = {
