@@ -5,6 +5,7 @@ rows land (column and nested hints, primary key, write disposition, the cursor a
 live here once, so `shotgun_source` and `shotgun_rest_api_config` cannot drift apart.
 """
 
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -14,7 +15,7 @@ from dlt.common.typing import TTableNames
 from dlt.extract.hints import TResourceNestedHints
 
 from .schema import EntitySchema
-from .settings import SEARCH_CONTENT_TYPE
+from .settings import SEARCH_CONTENT_TYPE, SHOTGRID_TIME_FORMAT
 
 HASH_FILTERS_CONTENT_TYPE = "application/vnd+shotgun.api3_hash+json"
 """`_search` with nested and/or groups takes hash filters, announced by this content type."""
@@ -22,6 +23,17 @@ PRIMARY_KEY = "id"
 WINDOW_OPERATOR = "between"
 """The cursor window `[start, end]`, both ends included: a record stamped in the window's last second
 is read by this run or, if it changed while this run paged, by the next (which starts at or before it)."""
+WINDOW_END_MARGIN_SECONDS = 1.0
+"""The site's clock is known from the Date header of its token answer, which has whole seconds, so
+to within half a second. A window that ended in the site's future would take in changes made while
+the run pages, and a change ahead of the reader could carry the cursor past one behind it; ending a
+second early never does (a record stamped in that second waits for the next run)."""
+
+
+def window_end(site_time: float) -> str:
+    """Where a run's window ends, as ShotGrid writes it, for the site's clock now (`site_time`, a Unix
+    time): never after the site's own now."""
+    return time.strftime(SHOTGRID_TIME_FORMAT, time.gmtime(site_time - WINDOW_END_MARGIN_SECONDS))
 
 
 def search_path(entity_type: str) -> str:

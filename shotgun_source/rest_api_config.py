@@ -23,7 +23,6 @@ id ranges, and multi-entity links land in dlt's own child tables (README: Declar
 """
 
 import datetime as dt
-import time
 from collections.abc import Sequence
 from typing import Any, cast
 
@@ -34,16 +33,16 @@ from dlt.sources.rest_api.typing import EndpointResource, RESTAPIConfig
 
 from .auth import ShotgunAuth
 from .paginator import ShotgunKeysetPaginator, ShotgunLinksPaginator
-from .reads import EntityRead
+from .reads import EntityRead, window_end
 from .records import RecordFlattener
 from .responses import ResponseChecker
-from .session import SHOTGRID_TIME_FORMAT
 from .settings import (
     API_PREFIX,
     DEFAULT_ENTITIES,
     DEFAULT_INITIAL_UPDATED_AT,
     DEFAULT_LOOKBACK_SECONDS,
     DEFAULT_PAGE_SIZE,
+    SHOTGRID_TIME_FORMAT,
 )
 from .site import ShotgunSite
 from .source import _check_settings, _selected_fields
@@ -66,19 +65,20 @@ def register_rest_api_names() -> None:
 
 
 class CursorWindow:
-    """rest_api's `convert` for a ShotGrid cursor: a cursor value becomes the window `[value, now]`.
+    """rest_api's `convert` for a ShotGrid cursor: a cursor value becomes the window `[value, end]`.
 
-    `now` is the site's clock (from the Date header of its token answer, as the fast source keeps
-    it), in ShotGrid's format, taken when rest_api expands the placeholders: once per run, before
-    its first request. dlt converts every incremental value with it, so `{incremental.last_value}`
-    and the others also expand to windows; the generated config uses only `start_value`.
+    `end` is now by the site's clock (from the Date header of its token answer, as the fast source
+    keeps it) less a second of margin (`reads.window_end`), taken when rest_api expands the
+    placeholders: once per run, before its first request. dlt converts every incremental value with
+    it, so `{incremental.last_value}` and the others also expand to windows; the generated config
+    uses only `start_value`.
     """
 
     def __init__(self, auth: ShotgunAuth) -> None:
         self.auth = auth
 
     def __call__(self, value: Any) -> list[str]:
-        return [_shotgrid_time(value), time.strftime(SHOTGRID_TIME_FORMAT, time.gmtime(self.auth.site_now()))]
+        return [_shotgrid_time(value), window_end(self.auth.site_now())]
 
 
 def _shotgrid_time(value: Any) -> str:

@@ -18,10 +18,10 @@ from .auth import ShotgunAuth
 from .paginator import ShotgunKeysetPaginator
 from .reads import content_type_of, search_path
 from .responses import ResponseChecker
+from .settings import SHOTGRID_TIME_FORMAT
 from .transport import RequestStats, search_client
 
-SHOTGRID_TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
-"""How ShotGrid writes and filters date_time values: UTC, whole seconds."""
+__all__ = ["SHOTGRID_TIME_FORMAT", "RequestSlots", "SiteSession"]  # the format lives in settings.py
 
 
 class RequestSlots:

@@ -2,6 +2,7 @@
 ends equal to the site (the truth helper, dlt's child tables), incrementally, with the column types
 of the fast source, and loses nothing when records change between its page requests."""
 
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -9,17 +10,11 @@ import dlt
 import pytest
 from destination_truth import assert_destination_matches_site, plural_slug
 from dlt.sources.rest_api import rest_api_source
-from shotgun_testing import script_auth
-
-from shotgun_source import shotgun_rest_api_config
+from shotgun_testing import rest_api_config_for
 
 FIVE = ["Project", "Shot", "Task", "Asset", "Version"]
 SOURCE_NAME = "shotgun_rest"
-
-
-def rest_config(sandbox: Any, **kwargs: Any) -> Any:
-    """The generated config for a sandbox, with its script credentials."""
-    return shotgun_rest_api_config(site_url=sandbox.url, credentials=script_auth(sandbox), **kwargs)
+TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 
 
 def run_config(pipeline: dlt.Pipeline, config: Any) -> None:
@@ -39,7 +34,7 @@ def test_first_load_equals_the_site_by_keyset_pages_in_a_fixed_window(
     sandbox: Any, make_pipeline: Callable[..., dlt.Pipeline]
 ) -> None:
     sandbox.clear_requests()
-    config = rest_config(sandbox, page_size=100)
+    config = rest_api_config_for(sandbox, page_size=100)
     pipeline = make_pipeline("rest_first")
     run_config(pipeline, config)
     counts = assert_destination_matches_site(pipeline, sandbox.site, FIVE)
@@ -66,7 +61,7 @@ def test_columns_have_the_fast_source_s_types(
 ) -> None:
     """Same root and child tables for the site's fields, each column of the same data type."""
     rest = make_pipeline("rest_types")
-    run_config(rest, rest_config(shared_sandbox))
+    run_config(rest, rest_api_config_for(shared_sandbox))
     fast = make_pipeline("fast_types")
     fast.run(source_for(shared_sandbox, deletes="ignore"))
     rest_tables, fast_tables = rest.default_schema.tables, fast.default_schema.tables
@@ -90,7 +85,7 @@ def test_changes_between_runs_load_incrementally_from_the_cursor_less_the_lookba
     sandbox: Any, make_pipeline: Callable[..., dlt.Pipeline]
 ) -> None:
     pipeline = make_pipeline("rest_incremental")
-    run_config(pipeline, rest_config(sandbox, page_size=200, lookback_seconds=120))
+    run_config(pipeline, rest_api_config_for(sandbox, page_size=200, lookback_seconds=120))
     cursors = {t: cursor_of(pipeline, plural_slug(t)) for t in FIVE}
     changed = sandbox.site.mutate("Version", 0.05, seed=7) + sandbox.site.mutate("Shot", 0.05, seed=8)
     project = sandbox.site.records("Project")[0]
@@ -98,7 +93,7 @@ def test_changes_between_runs_load_incrementally_from_the_cursor_less_the_lookba
     assert len(changed) > 50
 
     sandbox.clear_requests()
-    run_config(pipeline, rest_config(sandbox, page_size=200, lookback_seconds=120))
+    run_config(pipeline, rest_api_config_for(sandbox, page_size=200, lookback_seconds=120))
     assert_destination_matches_site(pipeline, sandbox.site, FIVE)
     shots = {row[0] for row in pipeline.dataset()["shots"].select("id").fetchall()}
     assert created["id"] in shots
@@ -107,7 +102,7 @@ def test_changes_between_runs_load_incrementally_from_the_cursor_less_the_lookba
         assert len(requests) == 1, f"{entity_type}: an incremental run of a few changes is one page"
         start = requests[0].body["filters"][0][2][0]
         expected = dlt.common.pendulum.parse(cursors[entity_type]).subtract(seconds=120)
-        assert start == expected.strftime("%Y-%m-%dT%H:%M:%SZ"), entity_type
+        assert start == expected.strftime(TIME_FORMAT), entity_type
     loaded = pipeline.last_trace.last_normalize_info.row_counts
     assert 0 < loaded["versions"] < 200, "the second run loads the changed rows, not the whole type"
 
@@ -126,10 +121,15 @@ def test_records_changed_between_page_requests_are_not_lost(
     touched: set[tuple[str, int]] = set()
     retired: set[int] = set()
 
+    window_ends: list[tuple[str, str]] = []
+
     def mutate(request: Any) -> None:
         entity_type = request.entity_type
         if request.kind != "search" or entity_type not in pages:
             return
+        window_ends.append(
+            (request.body["filters"][0][2][1], time.strftime(TIME_FORMAT, time.gmtime(site.now())))
+        )
         pages[entity_type] += 1
         n = pages[entity_type]
         if n % 2:
@@ -149,9 +149,11 @@ def test_records_changed_between_page_requests_are_not_lost(
 
     sandbox.faults.before_request = mutate
     pipeline = make_pipeline("rest_mid_read")
-    run_config(pipeline, rest_config(sandbox, entities=types, page_size=60, lookback_seconds=0))
+    run_config(pipeline, rest_api_config_for(sandbox, entities=types, page_size=60, lookback_seconds=0))
     sandbox.faults.before_request = None
     assert all(n >= 4 for n in pages.values()), pages
+    ahead = [(end, now) for end, now in window_ends if end > now]
+    assert not ahead, f"windows ending in the site's future (end, site's now): {ahead[:3]}"
     for entity_type in types:
         table = plural_slug(entity_type)
         loaded = {row[0] for row in pipeline.dataset()[table].select("id").fetchall()}
@@ -159,7 +161,7 @@ def test_records_changed_between_page_requests_are_not_lost(
         missing = sorted(steady - retired - loaded)
         assert not missing, f"{entity_type}: records that never changed are missing: {missing[:5]}"
 
-    run_config(pipeline, rest_config(sandbox, entities=types, page_size=60, lookback_seconds=0))
+    run_config(pipeline, rest_api_config_for(sandbox, entities=types, page_size=60, lookback_seconds=0))
     assert_destination_matches_site(pipeline, site, types, allow_extra=retired)
 
 
@@ -187,7 +189,7 @@ def test_the_fixed_window_end_keeps_a_record_changed_behind_the_reader(
 
     def config() -> Any:
         """Built for each run, as a scheduled run does (a new token: the site's clock moved on)."""
-        generated = rest_config(sandbox, entities=["Version"], page_size=100, lookback_seconds=0)
+        generated = rest_api_config_for(sandbox, entities=["Version"], page_size=100, lookback_seconds=0)
         if window == "open":
             incremental = generated["resources"][0]["endpoint"]["incremental"]
             incremental["convert"] = lambda start: [start, "2100-01-01T00:00:00Z"]
@@ -232,15 +234,19 @@ def test_a_record_changed_twice_in_the_cursor_s_last_second_is_not_dropped_as_a_
 
     pipeline = make_pipeline("rest_same_second")
     sandbox.faults.before_request = at_window_end
-    run_config(pipeline, rest_config(sandbox, entities=["Version"], page_size=100, lookback_seconds=0))
+    run_config(
+        pipeline, rest_api_config_for(sandbox, entities=["Version"], page_size=100, lookback_seconds=0)
+    )
     sandbox.faults.before_request = None
     assert pages["n"] > 2
     loaded = dict(pipeline.dataset()["versions"].select("id", "description").fetchall())
     assert loaded[record["id"]] == "version 1", "the first page was expected to hold the first change"
     stamped = site.get("Version", record["id"])["updated_at"]
-    assert stamped.strftime("%Y-%m-%dT%H:%M:%SZ") == cursor_of(pipeline, "versions")
+    assert stamped.strftime(TIME_FORMAT) == cursor_of(pipeline, "versions")
 
-    run_config(pipeline, rest_config(sandbox, entities=["Version"], page_size=100, lookback_seconds=0))
+    run_config(
+        pipeline, rest_api_config_for(sandbox, entities=["Version"], page_size=100, lookback_seconds=0)
+    )
     loaded = dict(pipeline.dataset()["versions"].select("id", "description").fetchall())
     assert loaded[record["id"]] == "version 2"
     assert_destination_matches_site(pipeline, site, ["Version"])

@@ -14,9 +14,9 @@ from dlt.pipeline.exceptions import PipelineStepFailed
 from dlt.sources.rest_api import rest_api_source
 from dlt.sources.rest_api.typing import AuthType, PaginatorType
 from local_servers import EMPTY_PAGE_OF_RECORDS, Request, one_answer_server
-from shotgun_testing import script_auth
+from shotgun_testing import rest_api_config_for, script_auth
 
-from shotgun_source import ShotgunConfigError, ShotgunLinksPaginator, shotgun_rest_api_config
+from shotgun_source import ShotgunConfigError, ShotgunLinksPaginator
 from shotgun_source.rest_api_config import register_rest_api_names
 from shotgun_source.settings import SEARCH_CONTENT_TYPE
 
@@ -174,9 +174,7 @@ def test_the_generated_config_refuses_a_redirect_to_another_origin(
     sandbox: Any, make_pipeline: Callable[..., dlt.Pipeline], other_host: tuple[str, list[Request]]
 ) -> None:
     url, seen = other_host
-    config = shotgun_rest_api_config(
-        site_url=sandbox.url, credentials=script_auth(sandbox), entities=["Shot"]
-    )
+    config = rest_api_config_for(sandbox, entities=["Shot"])
     sandbox.faults.redirect_next_to = f"{url}/api/v1/entity/Shot/_search"
     with pytest.raises(PipelineStepFailed, match="redirected away from the site"):
         make_pipeline("generated_redirect").run(rest_api_source(config, name="shotgun_rest"))
@@ -200,9 +198,7 @@ def test_links_next_reads_an_append_only_list_whole_while_it_grows(
             pages["n"] += 1
             site.update("Shot", shots[pages["n"]]["id"], {"description": f"event on page {pages['n']}"})
 
-    config = shotgun_rest_api_config(
-        site_url=sandbox.url, credentials=script_auth(sandbox), entities=["Shot"]
-    )
+    config = rest_api_config_for(sandbox, entities=["Shot"])
     config["resources"].append(
         {
             "name": "event_log",
@@ -227,16 +223,14 @@ def test_links_next_reads_an_append_only_list_whole_while_it_grows(
 
 
 def test_the_generated_config_extended_with_a_summary_and_a_filtered_read(
-    shared_sandbox: Any, make_pipeline: Callable[..., dlt.Pipeline]
+    sandbox: Any, make_pipeline: Callable[..., dlt.Pipeline]
 ) -> None:
-    site = shared_sandbox.site
+    site = sandbox.site
     project = max(
         site.records("Project"), key=lambda p: sum(1 for s in site.records("Shot") if s["project"] == p)
     )
     project_link = {"type": "Project", "id": project["id"]}
-    config = shotgun_rest_api_config(
-        site_url=shared_sandbox.url, credentials=script_auth(shared_sandbox), entities=["Shot"]
-    )
+    config = rest_api_config_for(sandbox, entities=["Shot"])
     shots = next(r for r in config["resources"] if r["name"] == "shots")
     shots["endpoint"]["json"]["filters"].append(["project", "is", project_link])
     config["resources"].append(
