@@ -29,6 +29,8 @@ def rest_api_config_for(sandbox: Any, **kwargs: Any) -> Any:
     Its window ends a second before the site's now (the site's clock is known to within half a
     second), so a change in that last second belongs to the next run; the site's clock moves on
     `SETTLE_SECONDS` first, as it does between a user's changes and a scheduled run. Built before
-    each run, as a scheduled run builds it (a new token reads the site's clock again)."""
+    each run, as a scheduled run builds it (a new token reads the site's clock again). The sandbox's
+    script credentials unless `credentials` is given."""
     sandbox.site.advance_clock(SETTLE_SECONDS)
-    return shotgun_rest_api_config(site_url=sandbox.url, credentials=script_auth(sandbox), **kwargs)
+    kwargs.setdefault("credentials", script_auth(sandbox))
+    return shotgun_rest_api_config(site_url=sandbox.url, **kwargs)
