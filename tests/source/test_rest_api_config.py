@@ -2,6 +2,7 @@
 ends equal to the site (the truth helper, dlt's child tables), incrementally, with the column types
 of the fast source, and loses nothing when records change between its page requests."""
 
+import copy
 import time
 from collections.abc import Callable
 from typing import Any
@@ -21,9 +22,9 @@ def run_config(pipeline: dlt.Pipeline, config: Any) -> None:
     pipeline.run(rest_api_source(config, name=SOURCE_NAME))
 
 
-def cursor_of(pipeline: dlt.Pipeline, table: str) -> Any:
+def cursor_of(pipeline: dlt.Pipeline, table: str, cursor: str = "updated_at") -> Any:
     resources = pipeline.state["sources"][SOURCE_NAME]["resources"]
-    return resources[table]["incremental"]["updated_at"]["last_value"]
+    return resources[table]["incremental"][cursor]["last_value"]
 
 
 def searches(sandbox: Any, entity_type: str) -> list[Any]:
@@ -54,6 +55,34 @@ def test_first_load_equals_the_site_by_keyset_pages_in_a_fixed_window(
             assert body["options"] == {"include_archived_projects": True} and body["fields"] == "*"
         assert len(ends) == 1, f"{entity_type}: the window end moved while paging: {ends}"
         assert cursor_of(pipeline, plural_slug(entity_type)) <= ends.pop()
+
+
+def test_both_forms_ask_the_site_the_same(
+    sandbox: Any, make_pipeline: Callable[..., dlt.Pipeline], source_for: Any
+) -> None:
+    """One read definition: the fast source's first page request and the config's are the same
+    request (path, content type, body) but for the window's bounds."""
+    fields = {"Shot": ["code", "sg_status_list", "assets", "project"]}
+
+    def first_search() -> Any:
+        request = next(r for r in sandbox.requests if r.kind == "search" and r.entity_type == "Shot")
+        body = copy.deepcopy(request.body)
+        body["filters"][0][2] = ["start", "end"]
+        return request.path, request.headers.get("content-type"), body
+
+    sandbox.clear_requests()
+    fast = source_for(sandbox, entities=["Shot"], fields=fields, page_size=50, deletes="ignore")
+    make_pipeline("fast_request").run(fast)
+    fast_request = first_search()
+    sandbox.clear_requests()
+    run_config(
+        make_pipeline("rest_request"),
+        rest_api_config_for(sandbox, entities=["Shot"], fields=fields, page_size=50),
+    )
+    assert first_search() == fast_request
+    path, content_type, body = fast_request
+    assert path == "/api/v1/entity/Shot/_search" and content_type == "application/vnd+shotgun.api3_array+json"
+    assert body["fields"] == sorted({*fields["Shot"], "id", "updated_at", "created_at"})
 
 
 def test_columns_have_the_fast_source_s_types(
@@ -105,6 +134,28 @@ def test_changes_between_runs_load_incrementally_from_the_cursor_less_the_lookba
         assert start == expected.strftime(TIME_FORMAT), entity_type
     loaded = pipeline.last_trace.last_normalize_info.row_counts
     assert 0 < loaded["versions"] < 200, "the second run loads the changed rows, not the whole type"
+
+
+def test_the_event_log_loads_incrementally_on_created_at(
+    sandbox: Any, make_pipeline: Callable[..., dlt.Pipeline]
+) -> None:
+    """EventLogEntry has no `updated_at`: its window is on `created_at` (events never change).
+    New events come from records created between the runs (updates would do too, but the sandbox
+    rewrites the `user` of its generated events when the record they name is updated)."""
+    pipeline = make_pipeline("rest_event_log")
+    run_config(pipeline, rest_api_config_for(sandbox, entities=["EventLogEntry"], lookback_seconds=60))
+    cursor = cursor_of(pipeline, "event_log_entries", "created_at")
+    project = sandbox.site.records("Project")[0]
+    for n in range(3):
+        sandbox.site.create("Shot", {"code": f"new shot {n}", "project": project})
+    sandbox.clear_requests()
+    run_config(pipeline, rest_api_config_for(sandbox, entities=["EventLogEntry"], lookback_seconds=60))
+    assert_destination_matches_site(pipeline, sandbox.site, ["EventLogEntry"])
+    (request,) = searches(sandbox, "EventLogEntry")
+    field, operator, (start, _end) = request.body["filters"][0]
+    assert (field, operator) == ("created_at", "between")
+    assert start == dlt.common.pendulum.parse(cursor).subtract(seconds=60).strftime(TIME_FORMAT)
+    assert 3 <= pipeline.last_trace.last_normalize_info.row_counts["event_log_entries"] < 100
 
 
 def test_records_changed_between_page_requests_are_not_lost(
