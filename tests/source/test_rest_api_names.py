@@ -16,7 +16,7 @@ from dlt.sources.rest_api.typing import AuthType, PaginatorType
 from local_servers import EMPTY_PAGE_OF_RECORDS, Request, one_answer_server
 from shotgun_testing import rest_api_config_for, script_auth
 
-from shotgun_source import ShotgunConfigError, ShotgunLinksPaginator
+from shotgun_source import ShotgunConfigError, ShotgunLinksPaginator, shotgun_rest_api_config
 from shotgun_source.rest_api_config import register_rest_api_names
 from shotgun_source.settings import SEARCH_CONTENT_TYPE
 
@@ -259,3 +259,22 @@ def test_the_generated_config_extended_with_a_summary_and_a_filtered_read(
     assert got == want and 0 < len(want) < len(site.records("Shot"))
     counts = pipeline.dataset()["shot_status_counts"].select("group_name", "summaries__id").fetchall()
     assert dict(counts) == Counter(s["sg_status_list"] or "" for s in site.records("Shot"))
+
+
+@pytest.mark.parametrize(
+    ("setting", "message"),
+    [
+        ({"page_size": 0}, "page_size must be a whole number from 1 to 5000"),
+        ({"lookback_seconds": -1}, "lookback_seconds must be a whole number of seconds"),
+        ({"initial_updated_at": "yesterday"}, "initial_updated_at must look like"),
+        ({"entities": ["Shott"]}, "Unknown ShotGrid entity type"),
+        ({"entities": ["Shot"], "fields": {"Shot": ["cod"]}}, "unknown field"),
+        ({"site_url": "http://studio.example.com"}, "plain http to another machine"),
+    ],
+)
+def test_the_generator_refuses_bad_settings_saying_which(
+    shared_sandbox: Any, setting: dict[str, Any], message: str
+) -> None:
+    arguments = {"site_url": shared_sandbox.url, "credentials": script_auth(shared_sandbox), **setting}
+    with pytest.raises(ShotgunConfigError, match=message):
+        shotgun_rest_api_config(**arguments)
