@@ -6,6 +6,7 @@ All over real HTTP against the sandbox, into DuckDB files."""
 import tomllib
 from collections import Counter
 from collections.abc import Callable, Iterator
+from copy import deepcopy
 from typing import Any, get_args
 
 import dlt
@@ -113,6 +114,20 @@ def test_an_auth_nobody_bound_binds_to_the_base_url_origin(
     config["client"]["auth"] = auth
     make_pipeline("plain_instance").run(rest_api_source(config, name="shotgun_own"))
     assert auth.site_url == sandbox.url and auth.token_requests == 1
+
+
+def test_an_auth_bound_again_to_another_site_starts_over(
+    sandbox: Any, other_host: tuple[str, list[Request]]
+) -> None:
+    """Copies share one token state; binding it to another site must not carry the first site's
+    token (or refresh token) there: the state starts over."""
+    url, _seen = other_host
+    auth = script_auth(sandbox).bind(sandbox.url)
+    copy = deepcopy(auth)  # as dlt copies a config
+    assert auth.current_token() and copy.token_requests == 1
+    auth.bind(url)
+    assert auth.access_token is None and auth.token_requests == 0 and auth.site_url == url
+    assert copy.site_url == sandbox.url and copy.current_token()  # the copy stays with its site
 
 
 def test_an_auth_without_credentials_says_which_are_missing(
