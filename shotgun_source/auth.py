@@ -11,6 +11,7 @@ import threading
 import time
 from email.utils import parsedate_to_datetime
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 
 import orjson
 from dlt.common.configuration.specs.base_configuration import NotResolved, configspec
@@ -54,6 +55,8 @@ class _TokenState:
         self.clock_last = 0.0  # the last site time handed out: the clock never runs backwards
         self.http: SiteClient | None = None
         self.stats = RequestStats()  # every request the source makes, through this auth's clients
+        self.origin: str | None = None  # the one site tokens are fetched from and sent to
+        self.bind_lock = threading.Lock()
 
     def __deepcopy__(self, memo: dict[int, Any]) -> "_TokenState":
         return self
@@ -70,6 +73,11 @@ class ShotgunAuth(AuthConfigBase):
 
     Configure under `[sources.shotgun.credentials]`: `client_id` (script name) and
     `client_secret` (script key), or `username` and `password`; optional `sudo_as_login`.
+
+    Bound to one site (`bind(site_url)`), or, when nobody bound it (a rest_api config that names it,
+    `"auth": "shotgun"`), to the origin of the first request it signs: the config's `base_url`.
+    Either way the token is fetched from and sent to that origin only; a request anywhere else
+    (a link, a redirect, a path with another host) goes out without it.
     """
 
     client_id: str | None = None
@@ -96,10 +104,33 @@ class ShotgunAuth(AuthConfigBase):
     # -- configuration -----------------------------------------------------------------------
 
     def bind(self, site_url: str) -> "ShotgunAuth":
-        """Tie the auth to one site: tokens are fetched from and sent to that origin only."""
-        self.site_url = normalize_site_url(site_url)
+        """Tie the auth to one site: tokens are fetched from and sent to that origin only.
+
+        Binding to another site than before starts over (no token, no counts), so a token of one
+        site is never offered to another."""
+        origin = normalize_site_url(site_url)
         self.check_credentials()
+        if self._state.origin not in (None, origin):
+            self.token_state = _TokenState()
+            self.access_token = None
+        self._state.origin = self.site_url = origin
         return self
+
+    def _bound_site(self, request_url: str) -> str:
+        """The site this auth is bound to; unbound, it binds to the origin of `request_url`, the first
+        request it is asked to sign. The origin lives in the state every copy shares, so copies dlt
+        makes of a config cannot bind to two sites."""
+        state = self._state
+        if state.origin is None:
+            with state.bind_lock:
+                if state.origin is None:
+                    parts = urlsplit(request_url)
+                    origin = normalize_site_url(f"{parts.scheme}://{parts.netloc}")
+                    self.check_credentials()
+                    state.origin = origin
+        self.site_url = state.origin
+        assert self.site_url is not None
+        return self.site_url
 
     def check_credentials(self) -> None:
         """Fail before any request when neither a script key nor a login is configured."""
@@ -137,9 +168,8 @@ class ShotgunAuth(AuthConfigBase):
     # -- requests' AuthBase ------------------------------------------------------------------
 
     def __call__(self, request: PreparedRequest) -> PreparedRequest:
-        if not self.site_url:
-            raise ShotgunConfigError("ShotgunAuth is not bound to a site; call bind(site_url) first.")
-        if not same_origin(request.url or "", self.site_url):
+        site = self._bound_site(request.url or "")
+        if not same_origin(request.url or "", site):
             # never hand the bearer token to another host, whatever link or redirect led there
             request.headers.pop("Authorization", None)
             return request
@@ -228,7 +258,10 @@ class ShotgunAuth(AuthConfigBase):
 
     def _post_token_request(self, data: dict[str, str]) -> Response:
         """POST the grant as a form body (never the query string, which ends up in logs)."""
-        url = f"{self.site_url}{TOKEN_PATH}"
+        site = self._state.origin
+        if site is None:
+            raise ShotgunConfigError("ShotgunAuth is not bound to a site; call bind(site_url) first.")
+        url = f"{site}{TOKEN_PATH}"
         self._state.token_requests += 1
         try:
             return self._http().session.post(
@@ -238,7 +271,7 @@ class ShotgunAuth(AuthConfigBase):
                 allow_redirects=False,
             )
         except ConnectionError as exc:
-            raise connection_error(exc, self.site_url or "") from None
+            raise connection_error(exc, site) from None
 
     def _obtain_token(self) -> None:
         state = self._state

@@ -4,6 +4,8 @@ settings win.
 Measured with bench/speed.py on this project's 2-core machine; each constant says what it buys.
 """
 
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Any
 
 import dlt
@@ -37,25 +39,37 @@ def loader_file_format(pipeline: dlt.Pipeline) -> TLoaderFileFormat | None:
     return LOADER_FILE_FORMATS.get(destination)
 
 
-def setting_unless_given(key: str, value: Any, *, in_secrets: bool = False) -> None:
-    """Sets `key` for this process unless the user's config, secrets or environment hold a value.
-    Credentials keys go to the secrets provider: a credentials key in the config provider makes dlt
-    refuse the whole credentials value as a secret held in config.toml."""
-    if dlt.config.get(key) is None and dlt.secrets.get(key) is None:
-        (dlt.secrets if in_secrets else dlt.config)[key] = value
+@contextmanager
+def setting_unless_given(key: str, value: Any, *, in_secrets: bool = False) -> Iterator[None]:
+    """Sets `key` for the block unless the user's config, secrets or environment hold a value, and
+    takes it away again after (a long-lived process keeps no setting of ours). Credentials keys go
+    to the secrets provider: a credentials key in the config provider makes dlt refuse the whole
+    credentials value as a secret held in config.toml."""
+    if dlt.config.get(key) is not None or dlt.secrets.get(key) is not None:
+        yield
+        return
+    provider = dlt.secrets if in_secrets else dlt.config
+    provider[key] = value
+    try:
+        yield
+    finally:
+        provider[key] = None
 
 
-def cap_duckdb_load_memory(destination: str) -> None:
-    """Bounds the memory of DuckDB loads, unless the user's DuckDB credentials configure DuckDB."""
-    if destination == "duckdb":
-        setting_unless_given(
-            f"destination.{destination}.credentials.global_config",
-            {"memory_limit": DUCKDB_LOAD_MEMORY_LIMIT},
-            in_secrets=True,
-        )
+def cap_duckdb_load_memory(destination: str) -> AbstractContextManager[None]:
+    """Bounds the memory of DuckDB loads in the block, unless the user's DuckDB credentials
+    configure DuckDB."""
+    if destination != "duckdb":
+        return nullcontext()
+    return setting_unless_given(
+        f"destination.{destination}.credentials.global_config",
+        {"memory_limit": DUCKDB_LOAD_MEMORY_LIMIT},
+        in_secrets=True,
+    )
 
 
-def prepare_load(pipeline: dlt.Pipeline) -> None:
-    """Every setting above that the pipeline's destination takes. (Extract writes parquet files,
-    which compress themselves: dlt's gzip setting for extract files does not apply.)"""
-    cap_duckdb_load_memory(destination_type(pipeline))
+def load_settings_for(pipeline: dlt.Pipeline) -> AbstractContextManager[None]:
+    """Every setting above that the pipeline's destination takes, for the length of a load. (Extract
+    writes parquet files, which compress themselves: dlt's gzip setting for extract files does not
+    apply.)"""
+    return cap_duckdb_load_memory(destination_type(pipeline))

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .columns import Page, PageConverter
+from .reads import search_body
 from .session import SiteSession
 
 Converter = Callable[[bytes], Page]
@@ -72,12 +73,7 @@ class WindowReader:
         self.parallel_ranges = parallel_ranges
 
     def _body(self, filters: Sequence[list[Any]], **extra: Any) -> dict[str, Any]:
-        return {
-            "filters": [list(f) for f in filters],
-            "fields": self.fields,
-            "options": {"include_archived_projects": True},
-            **extra,
-        }
+        return search_body(self.fields, filters, **extra)
 
     def _pages(self, filters: Sequence[list[Any]], id_range: IdRange, convert: Converter) -> Iterator[Page]:
         """Keyset pages of one id range, converted."""

@@ -16,14 +16,13 @@ read for the event log, whose `updated_at` is old, pass through it.
 """
 
 import datetime as dt
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from itertools import chain
 from typing import Any
 
 import dlt
-from dlt.common.schema.typing import TColumnSchema
 from dlt.extract import DltResource
 
 from .columns import (
@@ -35,34 +34,18 @@ from .columns import (
     quiet_json_hint_notices,
     root_table_hints,
 )
-from .deletes import EventChanges, EventLogReader, Stamp, live_row_marks, retirement_columns, shift
+from .deletes import EventChanges, EventLogReader, Stamp, retirement_columns, shift
 from .errors import ShotgunConfigError
 from .reader import WindowReader
+from .reads import EntityRead, overlap_seconds
 from .schema import EntitySchema
 from .session import SHOTGRID_TIME_FORMAT, SiteSession
+
+__all__ = ["EntityRead", "ReadSettings", "entity_resource"]  # EntityRead lives in reads.py now
 
 LEGACY_EVENTS_SUFFIX = "_events"
 """Before 0.2 the event-log reads were a resource of their own, `<table>_events`; its state is
 read once, so the first run after an upgrade misses no retirement."""
-
-
-@dataclass(frozen=True)
-class EntityRead:
-    """What is read of one entity type and how its rows look."""
-
-    schema: EntitySchema
-    field_list: str | list[str]
-    columns: dict[str, TColumnSchema]
-    marks: dict[str, Any]
-
-    @classmethod
-    def of(cls, schema: EntitySchema, selected_fields: Sequence[str] | None, mode: str) -> "EntityRead":
-        field_list: str | list[str] = "*"
-        if selected_fields:
-            schema = schema.only(selected_fields)
-            field_list = sorted(schema.field_types)
-        columns = {**schema.column_hints(), **retirement_columns(mode)}
-        return cls(schema, field_list, columns, live_row_marks(mode))
 
 
 @dataclass(frozen=True)
@@ -161,7 +144,7 @@ class EntityRows:
             return
         assert cursor is not None
         window.advance(None)  # the site filters the window; dlt keeps the cursor
-        window_end = self.session.now()
+        window_end = self.session.window_end()
         state = dlt.current.resource_state()
         newest: dt.datetime | None = None
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"shotgun-{schema.table_name}") as pool:
@@ -172,7 +155,8 @@ class EntityRows:
                 applied = set(state.get("applied_events") or ())
                 reconciled = self.events.reconcile() if self.settings.reconcile_deletes else None
                 planned = pool.submit(self._plan, since, applied, reconciled, window_end)
-            pages = self.windows.pages([[cursor, "between", [window.start_value, window_end]]], stamp.live)
+            filters = self.read.window_filters([window.start_value, window_end])
+            pages = self.windows.pages(filters, stamp.live)
             first = next(pages)  # read while the event log is
             plan = planned.result() if planned is not None else None
             later = plan.candidates if plan is not None else set()
@@ -203,7 +187,7 @@ class EntityRows:
         """What the event log (and the reconciliation) says must be read again after the window."""
         plan = EventLogPlan()
         if self.events.reads_events:
-            start = shift(since, self.settings.lookback_seconds)
+            start = shift(since, overlap_seconds(self.settings.lookback_seconds))
             plan.changes = self.events.changes(start, window_end, applied)
         plan.state_ids = plan.changes.state_changed
         if reconciled is not None:
@@ -219,7 +203,7 @@ class EntityRows:
         """How far the event log is read, and the events the next run's lookback reads again (they
         are applied: their records were read again after them)."""
         state["events_read_to"] = window_end
-        next_start = shift(window_end, self.settings.lookback_seconds)
+        next_start = shift(window_end, overlap_seconds(self.settings.lookback_seconds))
         state["applied_events"] = sorted(
             event_id for event_id, created_at, _ in plan.changes.events if created_at >= next_start
         )
@@ -269,24 +253,25 @@ def entity_resource(session: SiteSession, read: EntityRead, settings: ReadSettin
     cursor = schema.cursor_field
     rows = EntityRows(session, read, settings)
 
-    def windowed(
-        window: dlt.sources.incremental[str] = dlt.sources.incremental(
-            cursor or "updated_at",
-            initial_value=settings.initial_updated_at,
-            lag=settings.lookback_seconds,
-            on_cursor_value_missing="raise",
-        ),
-    ) -> Iterator[Any]:
-        yield from rows.rows(window)
-
     def whole() -> Iterator[Any]:
         yield from rows.rows(None)
 
+    read_rows: Callable[..., Iterator[Any]] = whole
+    if cursor:
+        cursor_window: dlt.sources.incremental[str] = dlt.sources.incremental(
+            **read.incremental_args(settings.initial_updated_at, settings.lookback_seconds)
+        )
+
+        def windowed(window: dlt.sources.incremental[str] = cursor_window) -> Iterator[Any]:
+            yield from rows.rows(window)
+
+        read_rows = windowed
+
     resource = dlt.resource(
-        windowed if cursor else whole,
+        read_rows,
         name=schema.table_name,
-        primary_key="id",
-        write_disposition="merge" if cursor else "replace",
+        primary_key=read.primary_key,
+        write_disposition=read.write_disposition,
         parallelized=True,
         _impl_cls=EntityResource,
     )

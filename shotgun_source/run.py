@@ -19,7 +19,7 @@ from dlt.common.configuration import known_sections, with_config
 from dlt.extract import DltSource
 
 from .errors import ShotgunError, find_shotgun_error
-from .load_settings import loader_file_format, prepare_load
+from .load_settings import load_settings_for, loader_file_format
 from .lock import pipeline_lock
 from .recovery import recover_interrupted_run
 from .report import RunReport
@@ -70,9 +70,8 @@ def load(
     if source is not None and source_options:
         raise TypeError("give load() either a source or shotgun_source options, not both")
     timeout = configured_lock_timeout() if lock_timeout_seconds is None else lock_timeout_seconds
-    with pipeline_lock(pipeline, timeout):
+    with pipeline_lock(pipeline, timeout), load_settings_for(pipeline):
         started = time.monotonic()
-        prepare_load(pipeline)
         try:
             mended = finish_interrupted_run(pipeline)
             if source is None:

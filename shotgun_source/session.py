@@ -17,14 +17,12 @@ from requests import Response
 
 from .auth import ShotgunAuth
 from .paginator import ShotgunKeysetPaginator, keyset_body, next_keyset_cursor, set_keyset_cursor
+from .reads import content_type_of, search_path
 from .responses import ResponseChecker
-from .settings import SEARCH_CONTENT_TYPE
+from .settings import SHOTGRID_TIME_FORMAT
 from .transport import RequestStats, search_client
 
-SHOTGRID_TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
-"""How ShotGrid writes and filters date_time values: UTC, whole seconds."""
-HASH_FILTERS_CONTENT_TYPE = "application/vnd+shotgun.api3_hash+json"
-"""`_search` with nested and/or groups takes hash filters, announced by this content type."""
+__all__ = ["SHOTGRID_TIME_FORMAT", "RequestSlots", "SiteSession"]  # the format lives in settings.py
 
 
 class ConvertedPage(Protocol):
@@ -86,8 +84,11 @@ class SiteSession:
         """Every request sent to the site with these credentials, retries included."""
         return self.auth.request_stats
 
-    def now(self) -> str:
-        """Now by the site's clock (from the Date header of the token answer), as ShotGrid writes it."""
+    def window_end(self) -> str:
+        """Where a read that starts now ends, as ShotGrid writes it: now by the site's clock (from the
+        Date header of the token answer, to half a second). A change stamped in that second while
+        the run pages is read again by the next run, which starts at least a second before its
+        cursor (`reads.overlap_seconds`)."""
         return time.strftime(SHOTGRID_TIME_FORMAT, time.gmtime(self.auth.site_now()))
 
     def client(self) -> RESTClient:
@@ -103,7 +104,7 @@ class SiteSession:
         """Keyset pages of `POST entity/{type}/_search` (ids above `start_after`), each request
         holding a slot while it is in flight. Hash filters (a dict) get their own content type."""
         pages = self.client().paginate(
-            f"entity/{entity_type}/_search",
+            search_path(entity_type),
             method="POST",
             json=body,
             headers={"Content-Type": content_type_of(body)},
@@ -137,7 +138,7 @@ class SiteSession:
                 content = (
                     self.client()
                     .post(
-                        f"entity/{entity_type}/_search",
+                        search_path(entity_type),
                         json=body,
                         headers={"Content-Type": content_type_of(body)},
                         hooks={"response": [self.check_unparsed]},
@@ -154,12 +155,8 @@ class SiteSession:
         """One `_search` request (no paging), under a slot."""
         with self.slots:
             return self.client().post(
-                f"entity/{entity_type}/_search",
+                search_path(entity_type),
                 json=body,
                 headers={"Content-Type": content_type_of(body)},
                 hooks={"response": [self.check]},
             )
-
-
-def content_type_of(body: dict[str, Any]) -> str:
-    return HASH_FILTERS_CONTENT_TYPE if isinstance(body.get("filters"), dict) else SEARCH_CONTENT_TYPE

@@ -10,6 +10,9 @@ API_PREFIX: Final[str] = "/api/v1"
 
 TOKEN_PATH: Final[str] = f"{API_PREFIX}/auth/access_token"
 
+SHOTGRID_TIME_FORMAT: Final[str] = "%Y-%m-%dT%H:%M:%SZ"
+"""How ShotGrid writes and filters date_time values: UTC, whole seconds."""
+
 SEARCH_CONTENT_TYPE: Final[str] = "application/vnd+shotgun.api3_array+json"
 """`_search` picks the filter shape from the content type; plain JSON is refused with 415."""
 

@@ -14,10 +14,11 @@ import dlt
 from dlt.extract import DltResource
 
 from .auth import ShotgunAuth
-from .deletes import check_delete_mode
+from .deletes import check_delete_mode, live_row_marks, retirement_columns
 from .errors import ShotgunConfigError
 from .paginator import check_page_size
-from .resources import EntityRead, ReadSettings, entity_resource
+from .reads import EntityRead
+from .resources import ReadSettings, entity_resource
 from .schema import EntitySchema
 from .session import SHOTGRID_TIME_FORMAT, SiteSession
 from .settings import (
@@ -96,8 +97,11 @@ def shotgun_source(
         refresh_link_names=refresh_link_names,
         parallel_ranges=parallel_ranges,
     )
+    extra_columns, marks = retirement_columns(mode), live_row_marks(mode)
     return [
-        entity_resource(session, EntityRead.of(schema, selected.get(schema.entity_type), mode), settings)
+        entity_resource(
+            session, EntityRead.of(schema, selected.get(schema.entity_type), extra_columns, marks), settings
+        )
         for schema in schemas
     ]
 

@@ -1,10 +1,14 @@
-"""Small helpers every test folder shares: the sandbox's script credentials, a stored cursor."""
+"""Small helpers every test folder shares: the sandbox's script credentials, a stored cursor, the
+generated rest_api config for a sandbox."""
 
 from typing import Any
 
 import dlt
 
-from shotgun_source import ShotgunAuth
+from shotgun_source import ShotgunAuth, shotgun_rest_api_config
+
+SETTLE_SECONDS = 2
+"""How far the site's clock moves before a run of the generated rest_api config is configured."""
 
 
 def script_auth(sandbox: Any, **overrides: Any) -> ShotgunAuth:
@@ -17,3 +21,16 @@ def cursor_of(pipeline: dlt.Pipeline, table: str) -> Any:
     """The stored `updated_at` cursor of one resource, or None before its first load."""
     resources = pipeline.state.get("sources", {}).get("shotgun", {}).get("resources", {})
     return resources.get(table, {}).get("incremental", {}).get("updated_at", {}).get("last_value")
+
+
+def rest_api_config_for(sandbox: Any, **kwargs: Any) -> Any:
+    """The generated rest_api config for a sandbox, built a moment after the site last changed.
+
+    Its window ends a second before the site's now (the site's clock is known to within half a
+    second), so a change in that last second belongs to the next run; the site's clock moves on
+    `SETTLE_SECONDS` first, as it does between a user's changes and a scheduled run. Built before
+    each run, as a scheduled run builds it (a new token reads the site's clock again). The sandbox's
+    script credentials unless `credentials` is given."""
+    sandbox.site.advance_clock(SETTLE_SECONDS)
+    kwargs.setdefault("credentials", script_auth(sandbox))
+    return shotgun_rest_api_config(site_url=sandbox.url, **kwargs)

@@ -24,7 +24,9 @@ import pytest
 from destination_truth import assert_destination_matches_site
 from dlt.pipeline.exceptions import PipelineStepFailed
 from dlt.pipeline.state_sync import decompress_state
+from dlt.sources.rest_api import rest_api_source
 from local_servers import EMPTY_PAGE_OF_RECORDS, Request, one_answer_server
+from shotgun_testing import rest_api_config_for
 
 from reliability.helpers import CLI_TIMEOUT, REPO, SCRIPT, CliDir, make_pipeline, run_source, script_auth
 
@@ -209,6 +211,69 @@ def test_a_failed_run_s_exception_chain_holds_no_secret(sandbox: Any, tmp_path: 
     assert key not in chain and not [t for t in tokens if t in chain]
     trace = pipeline.last_trace.asstr(verbosity=2) if pipeline.last_trace else ""
     assert key not in trace and not [t for t in tokens if t in trace]
+
+
+def test_the_rest_api_forms_keep_every_secret_out_of_traces_files_tables_and_failures(
+    sandbox: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The generated rest_api config (an auth instance) and a config naming `"auth": "shotgun"`
+    (credentials from the environment), with short-lived tokens, then a run whose tokens are refused:
+    traces, the config's repr, the exception chain and every file under the run's folder are clean."""
+    key = f"scriptkey-{uuid.uuid4().hex[:12]}-DoNotLeak"
+    sandbox.site.add_script("rest_api_leak_script", key)
+    tokens = capture_tokens(sandbox)
+    sandbox.faults.token_lifetime = 2
+    sandbox.faults.latency = 0.02
+    credentials = {"client_id": "rest_api_leak_script", "client_secret": key}
+    config = rest_api_config_for(
+        sandbox, credentials=script_auth(sandbox, **credentials), entities=["Shot", "Version"], page_size=100
+    )
+    pipeline = make_pipeline(tmp_path, "rest_api_secrets")
+    pipeline.run(rest_api_source(config, name="shotgun_rest"), loader_file_format="parquet")
+    texts = [("generated config trace", pipeline.last_trace.asstr(verbosity=2)), ("config", repr(config))]
+
+    monkeypatch.setenv("SOURCES__SHOTGUN__CREDENTIALS__CLIENT_ID", "rest_api_leak_script")
+    monkeypatch.setenv("SOURCES__SHOTGUN__CREDENTIALS__CLIENT_SECRET", key)
+    named = {
+        "client": {"base_url": f"{sandbox.url}/api/v1/", "auth": "shotgun"},
+        "resources": [
+            {
+                "name": "notes",
+                "endpoint": {"path": "entity/Note", "paginator": "shotgun_links", "data_selector": "data"},
+            }
+        ],
+    }
+    pipeline.run(rest_api_source(named, name="shotgun"))
+    texts.append(("named auth trace", pipeline.last_trace.asstr(verbosity=2)))
+
+    def revoke_always(request: Any) -> None:
+        if request.kind == "search":
+            sandbox.faults.revoke_all_tokens()
+
+    sandbox.faults.before_request = revoke_always
+    with pytest.raises(PipelineStepFailed) as failed:
+        pipeline.run(
+            rest_api_source(
+                rest_api_config_for(
+                    sandbox, credentials=script_auth(sandbox, **credentials), entities=["Shot"]
+                ),
+                name="shotgun_rest",
+            )
+        )
+    sandbox.faults.reset()
+    chain = "".join(traceback.format_exception(failed.value))
+    assert "bearer token" in chain
+    texts += [("failure", chain), ("failed run trace", pipeline.last_trace.asstr(verbosity=2))]
+    assert len(tokens) >= 4, f"only {len(tokens)} tokens issued: the runs did not renew"
+
+    secrets = {"script key": key, **{f"token {n}": token for n, token in enumerate(tokens)}}
+    leaks = [f"{name} in {what}" for what, text in texts for name in found(secrets, text)]
+    searched = 0
+    for path, text in readable_contents(tmp_path):
+        searched += 1
+        leaks.extend(f"{name} in {path.relative_to(tmp_path)}" for name in found(secrets, text))
+    assert searched > 10
+    assert not leaks, "secrets leaked:\n" + "\n".join(sorted(set(leaks)))
 
 
 def test_secrets_toml_is_git_ignored() -> None:

@@ -48,10 +48,12 @@ def test_duckdbs_memory_is_bounded_when_loading(
     monkeypatch.delenv(DUCKDB_ENV, raising=False)
     monkeypatch.setenv("DESTINATION__DUCKDB__CREDENTIALS", str(tmp_path / "bounded.duckdb"))
     unbounded = _loader_memory_limit(tmp_path / "before")
-    cap_duckdb_load_memory("duckdb")
-    bounded = _loader_memory_limit(tmp_path / "after")
+    with cap_duckdb_load_memory("duckdb"):
+        bounded = _loader_memory_limit(tmp_path / "after")
+    after = _loader_memory_limit(tmp_path / "later")
     assert _mib(bounded) == pytest.approx(256 * 1000**2 / 1024**2, rel=0.01), bounded
     assert _mib(unbounded) > _mib(bounded), unbounded
+    assert _mib(after) == _mib(unbounded), "the cap outlived the load it was set for"
 
 
 @pytest.mark.parametrize("where", ["environment", "secrets.toml"])
@@ -64,15 +66,15 @@ def test_the_users_duckdb_memory_setting_wins(
     else:
         dlt.secrets[DUCKDB_CONFIG] = {"memory_limit": "1GB"}  # as [destination.duckdb.credentials] would
     monkeypatch.setenv("DESTINATION__DUCKDB__CREDENTIALS", str(tmp_path / "users.duckdb"))
-    cap_duckdb_load_memory("duckdb")
-    assert _mib(_loader_memory_limit(tmp_path)) == pytest.approx(1000**3 / 1024**2, rel=0.01)
+    with cap_duckdb_load_memory("duckdb"):
+        assert _mib(_loader_memory_limit(tmp_path)) == pytest.approx(1000**3 / 1024**2, rel=0.01)
 
 
 def test_other_destinations_are_left_alone(clean_config: None, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv(DUCKDB_ENV, raising=False)
-    cap_duckdb_load_memory("postgres")
-    assert dlt.secrets.get(DUCKDB_CONFIG) is None
-    assert dlt.secrets.get("destination.postgres.credentials.global_config") is None
+    with cap_duckdb_load_memory("postgres"):
+        assert dlt.secrets.get(DUCKDB_CONFIG) is None
+        assert dlt.secrets.get("destination.postgres.credentials.global_config") is None
 
 
 def _job_files(pipeline: dlt.Pipeline) -> list[str]:
@@ -91,7 +93,18 @@ def test_load_applies_them_to_a_pipeline_of_the_users_own(
     sandbox: Any, tmp_path: Path, clean_config: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A user's own pipeline with a DuckDB file of its own: `load()` loads parquet files and the
-    loader's connection is bounded, without any setting of the user's."""
+    loader's connections are bounded, without any setting of the user's, and only while it loads."""
+    from dlt.destinations.impl.duckdb.sql_client import DuckDbSqlClient
+
+    limits: list[str] = []
+    open_connection = DuckDbSqlClient.open_connection
+
+    def recording(client: Any) -> Any:  # the memory limit of every connection dlt opens
+        connection = open_connection(client)
+        limits.append(str(connection.execute("select current_setting('memory_limit')").fetchone()[0]))
+        return connection
+
+    monkeypatch.setattr(DuckDbSqlClient, "open_connection", recording)
     monkeypatch.delenv(DUCKDB_ENV, raising=False)
     pipeline = dlt.pipeline(
         "users_own",
@@ -103,9 +116,8 @@ def test_load_applies_them_to_a_pipeline_of_the_users_own(
     assert report.rows["shots"] == len(sandbox.site.records("Shot"))
     files = _job_files(pipeline)
     assert files and all(f.endswith(".parquet") for f in files), files
-    with pipeline.sql_client() as client:
-        limit = str(client.execute_sql("select current_setting('memory_limit')")[0][0])
-    assert _mib(limit) == pytest.approx(256 * 1000**2 / 1024**2, rel=0.01), limit
+    assert limits and all(_mib(limit) == pytest.approx(256 * 1000**2 / 1024**2, rel=0.01) for limit in limits)
+    assert dlt.secrets.get(DUCKDB_CONFIG) is None  # and the setting went with the load
 
 
 def test_load_uses_insert_statements_for_postgres(

@@ -111,7 +111,7 @@ def test_auth_and_links_paginator_plug_into_a_rest_api_config(sandbox: Any, make
     """The pieces work in a user's own dlt rest_api config, as the README shows."""
     from dlt.sources.rest_api import rest_api_source
 
-    auth = script_auth(sandbox).bind(sandbox.url)
+    auth = script_auth(sandbox)  # not bound: it binds itself to base_url's origin
     notes = rest_api_source(
         {
             "client": {"base_url": f"{sandbox.url}/api/v1/", "auth": auth},
@@ -120,9 +120,11 @@ def test_auth_and_links_paginator_plug_into_a_rest_api_config(sandbox: Any, make
                     "name": "notes",
                     "primary_key": "id",
                     "endpoint": {
-                        "path": "entity/Note",
-                        "params": {"fields": "subject,content"},
-                        "paginator": ShotgunLinksPaginator(page_size=50),
+                        "path": "entity/Note/_search",
+                        "method": "POST",
+                        "headers": {"Content-Type": SEARCH_CONTENT_TYPE},
+                        "json": {"filters": [], "fields": ["subject", "content"]},
+                        "paginator": ShotgunKeysetPaginator(page_size=50),
                         "data_selector": "data",
                     },
                 }
@@ -134,3 +136,5 @@ def test_auth_and_links_paginator_plug_into_a_rest_api_config(sandbox: Any, make
     pipeline.run(notes)
     loaded = {row[0] for row in pipeline.dataset()["notes"].select("id").fetchall()}
     assert loaded == {n["id"] for n in sandbox.site.records("Note")} and len(loaded) > 50
+    assert auth.site_url == sandbox.url
+    assert len([r for r in sandbox.requests if r.kind == "search"]) == len(loaded) // 50 + 1
