@@ -246,7 +246,8 @@ class EventLogReader:
         if not gone or self.mode == "ignore":
             return
         if self.mode == "hard":
-            yield stamp.deleted(gone)
+            if not stamp.first_load:  # an empty table has nothing to delete
+                yield stamp.deleted(gone)
             return
         for page in self._by_ids(gone, retired=True, convert=stamp.retired):
             yield with_retirement_times(page, retired_at, now)
@@ -315,17 +316,22 @@ class Stamp:
     """Marker rows for records whose link list is now empty (not on a table's first load)."""
     merged: bool
     """The link tables merge (their rows carry the marker column); false on files."""
+    first_load: bool = False
+    """The tables hold nothing yet (they are appended to, and nothing needs deleting)."""
 
     @classmethod
-    def of(cls, schema: EntitySchema, mode: str, load_id: str | None, markers: bool, merged: bool) -> "Stamp":
+    def of(
+        cls, schema: EntitySchema, mode: str, load_id: str | None, first_load: bool, merged: bool
+    ) -> "Stamp":
         columns = retirement_columns(mode)
         retired = {**live_row_marks(mode), RETIRED_FLAG: True} if mode != "ignore" else {}
         return cls(
             PageConverter(schema, live_row_marks(mode), columns),
             PageConverter(schema, retired, columns),
             load_id,
-            markers and merged,
+            not first_load and merged,
             merged,
+            first_load,
         )
 
     @property

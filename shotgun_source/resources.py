@@ -117,30 +117,48 @@ class EntityRows:
             self.events.reads_events or self.settings.reconcile_deletes
         )
 
-    def items(self, page: Page, link_hints: dict[str, dict[str, Any]]) -> list[Any]:
+    def items(
+        self, page: Page, root_hints: dict[str, Any], link_hints: dict[str, dict[str, Any]]
+    ) -> list[Any]:
         """A page's tables as dlt items, each with its table's hints; marker rows are counted, so
         the run's report can say how many link rows were loaded."""
         for name, table in page.links.items():
             self.session.count_markers(name, marker_rows(table))
-        return dlt_items(page, self.root_hints, link_hints)
+        return dlt_items(page, root_hints, link_hints)
 
     def rows(self, window: Any) -> Iterator[Any]:
         """The resource's items; `window` is its bound dlt incremental (None: read whole)."""
         schema = self.read.schema
         refuse_old_layout(schema)
         appends = appends_only()
-        # marker rows clear a record's old links where its list emptied: not on files (they would be
-        # stored), nor on a table's first load (nothing to clear)
-        first_load = schema.table_name not in dlt.current.source_schema().tables
+        # a first load: this pipeline has no cursor for the type and its runner saw the destination
+        # table empty (`load()` looks; a plain `pipeline.run` merges); its tables are appended to,
+        # and no marker rows are needed to clear old links
+        first_load = (
+            window is not None
+            and window.get_state().get("last_value") in (None, window.initial_value)
+            and not appends
+            and schema.table_name in self.session.empty_tables
+        )
         load_id = dlt.current.load_package_state()["load_id"]
-        stamp = Stamp.of(schema, self.settings.deletes, load_id, markers=not first_load, merged=not appends)
-        link_hints = link_table_hints(schema, markers=not appends)
+        stamp = Stamp.of(schema, self.settings.deletes, load_id, first_load=first_load, merged=not appends)
         cursor = schema.cursor_field
+        # every run says each table's disposition: dlt keeps a table variant's hints on the resource,
+        # so a source object run again would otherwise keep its first run's
+        root_hints = {**self.root_hints, "write_disposition": self.read.write_disposition}
+        link_hints = link_table_hints(schema, markers=not appends)
+        if cursor is None:
+            link_hints = {
+                name: {**hints, "write_disposition": "replace"} for name, hints in link_hints.items()
+            }
+        elif first_load and not appends:
+            # a first load holds one copy of each record and meets empty tables: append, with no
+            # staging, dedup and delete (the next run merges; dlt updates the disposition)
+            root_hints = appended(root_hints)
+            link_hints = {name: appended(hints) for name, hints in link_hints.items()}
         if window is None:
-            for hints in link_hints.values():
-                hints["write_disposition"] = "replace"
             for page in self.windows.pages([], stamp.live):
-                yield from self.items(page, link_hints)
+                yield from self.items(page, root_hints, link_hints)
             return
         assert cursor is not None
         window.advance(None)  # the site filters the window; dlt keeps the cursor
@@ -164,10 +182,10 @@ class EntityRows:
                 page_newest = page.newest(cursor)
                 if page_newest is not None and (newest is None or page_newest > newest):
                     newest = page_newest
-                yield from self.items(page.without(later), link_hints)
+                yield from self.items(page.without(later), root_hints, link_hints)
             if plan is not None:
                 for page in self.events.current_pages(later, plan.changes.retired_at, window_end, stamp):
-                    yield from self.items(page, link_hints)
+                    yield from self.items(page, root_hints, link_hints)
                 self._remember(plan, window_end, state)
         advance_cursor(window, newest)
 
@@ -217,6 +235,15 @@ def advance_cursor(window: Any, newest: dt.datetime | None) -> None:
     stored = window.get_state().get("last_value")  # as stored, without the lag
     if stored is None or value > stored:
         window.advance(value)
+
+
+def appended(hints: dict[str, Any]) -> dict[str, Any]:
+    """A table's hints for a first load: append, and no `hard_delete` (dlt ignores it on append and
+    warns about it)."""
+    columns = {
+        name: {k: v for k, v in hint.items() if k != "hard_delete"} for name, hint in hints["columns"].items()
+    }
+    return {**hints, "write_disposition": "append", "columns": columns}
 
 
 def appends_only() -> bool:

@@ -15,6 +15,7 @@ import time
 from typing import Any
 
 import dlt
+from dlt.common import logger
 from dlt.common.configuration import known_sections, with_config
 from dlt.extract import DltSource
 
@@ -22,7 +23,7 @@ from .errors import ShotgunError, find_shotgun_error
 from .load_settings import load_settings_for, loader_file_format
 from .lock import pipeline_lock
 from .recovery import recover_interrupted_run
-from .report import RunReport
+from .report import RunReport, destination_type
 from .resources import EntityResource
 from .session import SiteSession
 from .settings import DEFAULT_LOCK_TIMEOUT_SECONDS
@@ -77,6 +78,8 @@ def load(
             if source is None:
                 source = shotgun_source(**source_options)
             session = site_session_of(source)
+            if session is not None:
+                session.empty_tables = empty_tables(pipeline, uncursored_tables(pipeline, source))
             options: dict[str, Any] = {"loader_file_format": loader_file_format(pipeline)}
             if refresh:
                 options["refresh"] = "drop_sources"
@@ -115,3 +118,33 @@ def site_session_of(source: DltSource) -> SiteSession | None:
         if isinstance(session, SiteSession):
             return session
     return None
+
+
+def uncursored_tables(pipeline: dlt.Pipeline, source: DltSource) -> list[str]:
+    """The selected resources of the source that this pipeline has no cursor for yet."""
+    resources = pipeline.state.get("sources", {}).get(source.name, {}).get("resources", {})
+    return [name for name in source.selected_resources if not resources.get(name, {}).get("incremental")]
+
+
+def empty_tables(pipeline: dlt.Pipeline, tables: list[str]) -> set[str]:
+    """Which of `tables` the destination holds no rows of (a table or dataset not there yet counts
+    as empty). One small query per table, only for tables without a cursor (first runs)."""
+    if not tables or pipeline.destination is None or destination_type(pipeline) == "filesystem":
+        return set()
+    empty: set[str] = set()
+    try:
+        with pipeline.sql_client() as client:
+            for table in tables:
+                try:
+                    rows = client.execute_sql(
+                        f"select 1 from {client.make_qualified_table_name(table)} limit 1"
+                    )
+                except Exception:  # no such table (or dataset) yet
+                    empty.add(table)
+                    continue
+                if not rows:
+                    empty.add(table)
+    except Exception as exc:  # the destination cannot be asked now: merge, which is always right
+        logger.info(f"Could not tell which tables are empty ({type(exc).__name__}); merging into all.")
+        return set()
+    return empty

@@ -66,6 +66,9 @@ class SiteSession:
         self._local = threading.local()
         self._markers_lock = threading.Lock()
         self._markers: Counter[str] = Counter()
+        self.empty_tables: set[str] = set()
+        """Tables the destination holds no rows of, as a runner found before this run
+        (`shotgun_source.load`): a first load may append to them instead of merging."""
 
     def count_markers(self, table: str, rows: int) -> None:
         """Marker rows handed to dlt for `table` (they clear old links and are never stored)."""

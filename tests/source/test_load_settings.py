@@ -8,6 +8,7 @@ from typing import Any
 
 import dlt
 import pytest
+from destination_truth import assert_destination_matches_site
 from shotgun_testing import script_auth
 
 from shotgun_source import load
@@ -133,3 +134,43 @@ def test_load_uses_insert_statements_for_postgres(
     load(pipeline, site_url=sandbox.url, credentials=script_auth(sandbox), entities=["Project"])
     files = _job_files(pipeline)
     assert files and all(".insert_values" in f for f in files), files
+
+
+def _formats(pipeline: dlt.Pipeline) -> set[str]:
+    load_id = pipeline.list_completed_load_packages()[-1]
+    jobs = pipeline.get_load_package_info(load_id).jobs["completed_jobs"]
+    return {
+        job.job_file_info.file_format for job in jobs if not job.job_file_info.table_name.startswith("_dlt")
+    }
+
+
+def test_a_first_load_appends_and_later_runs_merge(sandbox: Any, tmp_path: Path) -> None:
+    """A pipeline's first load into empty tables appends (no staging, dedup or delete: one copy of
+    each record, nothing to replace); the next run merges. A second pipeline into the same tables
+    sees their rows and merges from its first run: nothing doubles."""
+    site = sandbox.site
+    database = str(tmp_path / "shared.duckdb")
+    options = {"site_url": sandbox.url, "credentials": script_auth(sandbox), "entities": ["Shot"]}
+
+    def pipeline(name: str) -> dlt.Pipeline:
+        return dlt.pipeline(
+            name,
+            pipelines_dir=str(tmp_path / name),
+            destination=dlt.destinations.duckdb(database),
+            dataset_name="shotgun",
+        )
+
+    first = pipeline("first")
+    load(first, **options)
+    assert _formats(first) == {"parquet"}  # appended: no merge SQL
+    assert first.default_schema.tables["shots"]["write_disposition"] == "append"
+    site.update("Shot", site.records("Shot")[5]["id"], {"description": "changed"})
+    load(first, **options)
+    assert _formats(first) == {"parquet", "sql"}
+    assert first.default_schema.tables["shots"]["write_disposition"] == "merge"
+    assert_destination_matches_site(first, site, ["Shot"])
+
+    second = pipeline("second")  # no cursor of its own, but the tables hold rows
+    load(second, **options)
+    assert "sql" in _formats(second)
+    assert_destination_matches_site(second, site, ["Shot"])
