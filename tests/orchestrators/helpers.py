@@ -14,6 +14,19 @@ from shotgun_source import table_name_for
 
 ENTITY_TYPES = ["Project", "Shot", "Asset", "Task", "Version"]
 DATASET = "shotgun"
+KILL_AFTER_SHOTS_COPY = """
+import os, signal
+from dlt.destinations.impl.duckdb.duck import DuckDbCopyJob
+_run = DuckDbCopyJob.run
+def run(self):
+    _run(self)
+    if self.load_table_name == "shots":
+        os.kill(os.getpid(), signal.SIGKILL)
+DuckDbCopyJob.run = run
+"""
+"""Python code to run first in an orchestrator's process: SIGKILL right after the copy into shots'
+staging table commits, before dlt marks the job done (reliability/test_crash_points.py: a plain
+`pipeline.run()` resuming that load would copy the rows twice)."""
 
 
 def change_site(site: Any, seed: int) -> None:

@@ -1,7 +1,7 @@
 """pipelines/airflow_dag.py as users deploy it: copied into a DAG folder with .dlt/ beside it, parsed
 without a request to the site, run with `dag.test()` against the sandbox, then again after the site
-changed (each task from an empty folder: the cursors come back from the destination), and a
-refused key failing its task at once, without retries.
+changed (each task from an empty folder: the cursors come back from the destination), then killed
+in the middle of a load and run again; and a refused key failing its task at once, without retries.
 
 Airflow runs in processes of its own (AIRFLOW_HOME in the test's folder, its SQLite database made
 by `airflow db migrate`): importing it configures logging process-wide, and PipelineTasksGroup
@@ -10,6 +10,7 @@ points dlt's folders elsewhere through os.environ.
 
 import json
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -22,7 +23,14 @@ from duckdb_tables import data_tables
 from reliability.helpers import duplicate_keys
 from script_runner import REPO, clean_env, summary_rows
 
-from orchestrators.helpers import DATASET, ENTITY_TYPES, assert_matches_site, change_site, entity_dataset
+from orchestrators.helpers import (
+    DATASET,
+    ENTITY_TYPES,
+    KILL_AFTER_SHOTS_COPY,
+    assert_matches_site,
+    change_site,
+    entity_dataset,
+)
 from shotgun_source import table_name_for
 
 DAG_FILE = REPO / "pipelines" / "airflow_dag.py"
@@ -31,6 +39,7 @@ AIRFLOW_TIMEOUT = 300.0
 """No Airflow process may hang a test run."""
 NO_RETRY_SECONDS = 100.0
 """A failed try waits its retry_delay (2 minutes) before the next: a run that ends sooner retried nothing."""
+RUN_FILE = "import runpy, sys\nsys.argv = sys.argv[1:]\nrunpy.run_path(sys.argv[0], run_name='__main__')\n"
 PARSE = """
 import json, runpy, sys
 dag = runpy.run_path(sys.argv[1])["shotgun_dag"]
@@ -77,6 +86,10 @@ class AirflowHome:
         """`python dags/airflow_dag.py`: one DAG run now, in that process (`dag.test()`)."""
         return self.python(str(self.dag_file), env=env)
 
+    def killed_run(self) -> subprocess.CompletedProcess[str]:
+        """The same run, killed (SIGKILL) right after a copy into shots' staging table commits."""
+        return self.python("-c", KILL_AFTER_SHOTS_COPY + RUN_FILE, str(self.dag_file))
+
     def leftover_working_folders(self) -> list[str]:
         return [str(p) for p in self.worker_tmp.glob("dlt_*/pipelines/*") if p.is_dir()]
 
@@ -101,7 +114,7 @@ def compare(airflow: AirflowHome, sandbox: Any) -> dict[str, int]:
     return counts
 
 
-def test_the_dag_parses_without_a_request_then_two_runs_load_what_the_site_holds(
+def test_the_dag_parses_without_a_request_then_runs_load_what_the_site_holds_even_after_a_kill(
     airflow: AirflowHome, sandbox: Any
 ) -> None:
     parsed = airflow.python("-c", PARSE, str(airflow.dag_file))
@@ -132,7 +145,18 @@ def test_the_dag_parses_without_a_request_then_two_runs_load_what_the_site_holds
     loaded_again = summary_rows(second.stdout)
     for table in TABLES:
         assert 0 < loaded_again[table] < loaded[table], (table, loaded_again[table], loaded[table])
-    print(f"\nairflow: rows compared {counts}, then {again}")
+
+    # a worker killed in the middle of the shots task's load; the next run (each task from an
+    # empty folder again) reads from the cursors the destination holds
+    change_site(sandbox.site, seed=5)
+    killed = airflow.killed_run()
+    assert killed.returncode == -signal.SIGKILL, killed.stdout[-2000:] + killed.stderr[-2000:]
+    assert "Loaded pipeline shotgun_projects" in killed.stdout, "projects loaded before the kill"
+    assert "Loaded pipeline shotgun_shots" not in killed.stdout
+    rerun = airflow.test_run()
+    assert rerun.returncode == 0, rerun.stdout[-3000:] + rerun.stderr[-3000:]
+    after_kill = compare(airflow, sandbox)
+    print(f"\nairflow: rows compared {counts}, then {again}, after a kill {after_kill}")
 
 
 def test_a_refused_key_fails_its_task_at_once_without_retries(airflow: AirflowHome, sandbox: Any) -> None:

@@ -28,6 +28,7 @@ from script_runner import REPO, clean_env
 from orchestrators.helpers import (
     DATASET,
     ENTITY_TYPES,
+    KILL_AFTER_SHOTS_COPY,
     assert_matches_site,
     change_site,
     entity_pipeline,
@@ -37,17 +38,6 @@ from shotgun_source import table_name_for
 
 DEFINITIONS = REPO / "pipelines" / "dagster_definitions.py"
 DAGSTER = Path(sys.executable).parent / "dagster"
-KILL_AFTER_SHOTS_COPY = """
-import os, signal
-from dlt.destinations.impl.duckdb.duck import DuckDbCopyJob
-_run = DuckDbCopyJob.run
-def run(self):
-    _run(self)
-    if self.load_table_name == "shots":
-        os.kill(os.getpid(), signal.SIGKILL)
-DuckDbCopyJob.run = run
-"""
-"""Python code run before `dagster`: SIGKILL right after the copy into shots' staging table commits."""
 TABLES = {table_name_for(entity_type) for entity_type in ENTITY_TYPES}
 KILL_DELAY = (0.05, 0.1)
 """Seconds into the load step, while copy jobs complete: the first asset's incremental load lasts
