@@ -9,6 +9,7 @@ from typing import Any
 import dlt
 import duckdb
 from destination_truth import assert_destination_matches_site
+from duckdb_tables import data_tables
 
 from shotgun_source import table_name_for
 
@@ -77,6 +78,15 @@ def assert_matches_site(site: Any, pipelines: dict[str, dlt.Pipeline | dlt.Datas
     for entity_type, where in pipelines.items():
         counts.update(assert_destination_matches_site(where, site, [entity_type]))
     return counts
+
+
+def table_rows(database: Path) -> dict[str, int]:
+    """Rows per data table (entity tables and their link tables) in a DuckDB file."""
+    with duckdb.connect(str(database), read_only=True) as con:
+        return {
+            name: con.execute(f'select count(*) from {DATASET}."{name}"').fetchone()[0]  # type: ignore[index]
+            for name in data_tables(con, DATASET)
+        }
 
 
 def pending_packages(working_dir: Path) -> list[str]:

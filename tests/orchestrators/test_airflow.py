@@ -17,9 +17,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-import duckdb
 import pytest
-from duckdb_tables import data_tables
 from reliability.helpers import duplicate_keys
 from script_runner import REPO, clean_env, summary_rows
 
@@ -30,6 +28,7 @@ from orchestrators.helpers import (
     assert_matches_site,
     change_site,
     entity_dataset,
+    table_rows,
 )
 from shotgun_source import table_name_for
 
@@ -99,14 +98,6 @@ def airflow(tmp_path: Path, sandbox: Any) -> AirflowHome:
     return AirflowHome(tmp_path, sandbox)
 
 
-def held_rows(database: Path) -> dict[str, int]:
-    with duckdb.connect(str(database), read_only=True) as con:
-        return {
-            name: con.execute(f'select count(*) from {DATASET}."{name}"').fetchone()[0]  # type: ignore[index]
-            for name in data_tables(con, DATASET)
-        }
-
-
 def compare(airflow: AirflowHome, sandbox: Any) -> dict[str, int]:
     datasets: dict[str, Any] = {e: entity_dataset(airflow.database, e) for e in ENTITY_TYPES}
     counts = assert_matches_site(sandbox.site, datasets)
@@ -131,7 +122,7 @@ def test_the_dag_parses_without_a_request_then_runs_load_what_the_site_holds_eve
     for table in TABLES:
         assert f"Loaded pipeline shotgun_{table} into duckdb, dataset {DATASET}" in first.stdout
     loaded = summary_rows(first.stdout)
-    assert loaded == held_rows(airflow.database), "each task's report counts what it loaded"
+    assert loaded == table_rows(airflow.database), "each task's report counts what it loaded"
     counts = compare(airflow, sandbox)
     assert not airflow.leftover_working_folders(), "the tasks left their working folders"
 
@@ -170,4 +161,4 @@ def test_a_refused_key_fails_its_task_at_once_without_retries(airflow: AirflowHo
     assert "AirflowFailException" in output and "credentials" in output.lower(), output[-3000:]
     assert "up_for_retry" not in output.lower(), output[-3000:]
     assert secret not in output
-    assert not airflow.database.exists() or not held_rows(airflow.database), "it loaded rows"
+    assert not airflow.database.exists() or not table_rows(airflow.database), "it loaded rows"

@@ -18,9 +18,7 @@ from types import ModuleType
 from typing import Any
 
 import dagster as dg
-import duckdb
 import pytest
-from duckdb_tables import data_tables
 from reliability.crash import run_and_kill
 from reliability.helpers import CLI_TIMEOUT, FAST, duplicate_keys
 from script_runner import REPO, clean_env
@@ -33,6 +31,7 @@ from orchestrators.helpers import (
     change_site,
     entity_pipeline,
     pending_packages,
+    table_rows,
 )
 from shotgun_source import table_name_for
 
@@ -94,16 +93,6 @@ def materialize(module: ModuleType, **options: Any) -> dict[str, dict[str, Any]]
     return found
 
 
-def table_counts(database: Path, tables: set[str]) -> dict[str, int]:
-    """Rows per data table of the given entity tables and their link tables, read from DuckDB."""
-    with duckdb.connect(str(database), read_only=True) as con:
-        return {
-            name: con.execute(f'select count(*) from {DATASET}."{name}"').fetchone()[0]  # type: ignore[index]
-            for name in data_tables(con, DATASET)
-            if name.split("__")[0] in tables
-        }
-
-
 def test_loading_the_definitions_sends_no_request(run: Run, sandbox: Any) -> None:
     module = load_definitions()
     dg.Definitions.validate_loadable(module.defs)
@@ -135,7 +124,7 @@ def test_materialized_in_process_then_again_after_site_changes_the_duckdb_file_e
     compared = assert_matches_site(sandbox.site, run.pipelines())
     assert not duplicate_keys(run.database)
     # the metadata is the run report: on a first load each table's rows are every row it holds
-    held = table_counts(run.database, TABLES)
+    held = table_rows(run.database)
     for table, metadata in first.items():
         rows = metadata["rows_per_table"]
         assert rows == {name: n for name, n in held.items() if name.split("__")[0] == table}, table
