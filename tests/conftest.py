@@ -1,6 +1,7 @@
 """Shared fixtures: a sandbox site per test, one shared read-only sandbox, the recordings, and one
 throwaway PostgreSQL server for the session (`postgres_server`, `postgres_dataset_name`)."""
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -8,6 +9,11 @@ import pytest
 from postgres_server import postgres_dataset_name, postgres_server  # noqa: F401
 
 from shotgun_source.sandbox import Sandbox, Site
+
+# As .dlt/config.toml has it, for runs in folders without it (and this process): with the airflow
+# extra installed, dlt would import Airflow into every run to read its Variables (seconds each, and
+# a ~/airflow folder) and ask Airflow's API for each setting inside a task.
+os.environ.setdefault("PROVIDERS__ENABLE_AIRFLOW_SECRETS", "false")
 
 RECORDINGS = Path(__file__).resolve().parents[1].parent / "shared" / "shotgrid-recordings"
 
