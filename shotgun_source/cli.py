@@ -45,7 +45,8 @@ from .errors import (
     find_in_chain,
     find_shotgun_error,
 )
-from .run import load
+from .lock import named_pipeline_lock
+from .run import configured_lock_timeout, load
 from .settings import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
 
 PIPELINE_NAME = "shotgun_pipeline"
@@ -226,8 +227,21 @@ def _importable(module: str) -> bool:
 
 
 def run(args: argparse.Namespace, progress: Collector | None = None) -> int:
-    """Build the pipeline the flags describe, load it, print the report."""
+    """Take the pipeline's lock, then build the pipeline the flags describe, load it, print the report.
+
+    The lock comes before `dlt.pipeline()`: that call wipes a working folder with no state file
+    yet, which is where another run's first load may be extracting (`load()` takes it again)."""
     pipeline_name = args.pipeline_name or (DEMO_PIPELINE_NAME if args.demo else PIPELINE_NAME)
+    timeout = configured_lock_timeout() if args.lock_timeout is None else args.lock_timeout
+    with named_pipeline_lock(pipeline_name, None, timeout, on_wait=say_on_stderr):
+        return run_locked(args, pipeline_name, progress)
+
+
+def say_on_stderr(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+def run_locked(args: argparse.Namespace, pipeline_name: str, progress: Collector | None) -> int:
     destination = destination_name(args)
     dataset = args.dataset or dlt.config.get(f"pipelines.{pipeline_name}.dataset_name") or DEFAULT_DATASET
     pipeline = dlt.pipeline(
