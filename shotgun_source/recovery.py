@@ -13,17 +13,27 @@ at each point; the fix upstream would be in dlt's load and normalize steps):
 are applied again (staging is cleared), its copy jobs are queued again and its merge SQL is
 generated again. Every step of a merge load is idempotent from there, so loading the package once
 more gives the destination the package's rows exactly once.
+
+Only jobs of merge tables go back: they copy into staging, which is cleared. A table that loads
+straight into the dataset (dlt's `_dlt_pipeline_state`, appended) keeps its completed jobs done:
+inserting its rows again would duplicate them, and on PostgreSQL break the unique `_dlt_id` and
+fail every later run (found by stopping PostgreSQL in the middle of a load).
 """
 
+import json
 import shutil
 from pathlib import Path
+from typing import Any
 
 import dlt
 from dlt.common import logger
+from dlt.common.schema.utils import get_write_disposition
+from dlt.common.storages.load_package import ParsedLoadJobFileName
 
 APPLIED_SCHEMA_UPDATES = "applied_schema_updates.json"
 SCHEMA_UPDATES = "schema_updates.json"
 JOB_FOLDERS = ("started_jobs", "completed_jobs", "failed_jobs")
+PACKAGE_SCHEMA = "schema.json"
 
 
 def recover_interrupted_run(pipeline: dlt.Pipeline) -> list[str]:
@@ -41,11 +51,13 @@ def recover_interrupted_run(pipeline: dlt.Pipeline) -> list[str]:
             if leftover.exists():
                 shutil.rmtree(leftover)
                 mended.append(load_id)
+        staged = _merge_tables(package)
         jobs = [
             job
             for folder in JOB_FOLDERS
             if (package / folder).is_dir()
             for job in (package / folder).iterdir()
+            if _table_of(job) in staged
         ]
         if not jobs:
             continue
@@ -54,7 +66,10 @@ def recover_interrupted_run(pipeline: dlt.Pipeline) -> list[str]:
             applied.rename(package / SCHEMA_UPDATES)
         new_jobs = package / "new_jobs"
         new_jobs.mkdir(exist_ok=True)
-        for job in jobs:
+        queued_sql = [
+            job for job in new_jobs.iterdir() if ".sql" in job.suffixes and _table_of(job) in staged
+        ]
+        for job in [*jobs, *queued_sql]:
             if ".sql" in job.suffixes:
                 job.unlink()  # merge SQL, generated again from the copy jobs
             else:
@@ -63,3 +78,19 @@ def recover_interrupted_run(pipeline: dlt.Pipeline) -> list[str]:
     for load_id in sorted(set(mended)):
         logger.warning(f"Package {load_id} of an interrupted run was reset; it is loaded again now.")
     return sorted(set(mended))
+
+
+def _merge_tables(package: Path) -> set[str]:
+    """The package's tables (nested ones included) that merge, i.e. load through staging."""
+    try:
+        tables: dict[str, Any] = json.loads((package / PACKAGE_SCHEMA).read_text(encoding="utf-8"))["tables"]
+    except (OSError, ValueError, KeyError):
+        return set()  # no readable schema: leave the package to dlt as it is
+    return {name for name in tables if get_write_disposition(tables, name) == "merge"}
+
+
+def _table_of(job: Path) -> str | None:
+    try:
+        return ParsedLoadJobFileName.parse(job.name).table_name
+    except Exception:  # not a job file: leave it where it is
+        return None
