@@ -12,7 +12,7 @@ from dlt.common.configuration.exceptions import (
 )
 from dlt.common.exceptions import TerminalException
 from requests import Response
-from requests.exceptions import ChunkedEncodingError, ConnectionError, Timeout
+from requests.exceptions import ChunkedEncodingError, ConnectionError, ReadTimeout, Timeout
 
 from .settings import API_PREFIX
 
@@ -213,6 +213,13 @@ def explain_failure(exc: BaseException) -> str:
                 f"ShotGrid kept answering {describe_request(response)} with HTTP {response.status_code}"
                 f" ({response.reason}) until the retries ran out; the site is down, under maintenance"
                 " or rate limiting hard. Run again later (more patience: [runtime] request_max_attempts)."
+            )
+        if isinstance(current, ReadTimeout):
+            detail = " ".join(str(current).split())[:200]
+            return (
+                f"ShotGrid did not answer in time until the retries ran out ({detail}); the site is"
+                " unavailable, overloaded or slowed by a proxy. Nothing was loaded. Run again later"
+                " (more patience: [runtime] request_timeout, request_max_attempts)."
             )
         if isinstance(current, RETRIED_NETWORK_ERRORS) and connection_failure_kind(current) is None:
             return (
