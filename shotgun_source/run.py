@@ -7,7 +7,8 @@ user's own, so none of them loses what `pipeline.run(shotgun_source())` alone do
 - mending what a killed run left (`recovery.py`) and loading it before reading anything new;
 - the load file format per destination, DuckDB's memory cap, uncompressed extract files
   (`load_settings.py`);
-- a `RunReport`: rows per table, step times, requests and retries, cursors (`report.py`);
+- a `RunReport`: rows per table, step times, requests and retries, cursors (`report.py`), and
+  notes on what the site lost that the run went on without (`site_changes.py`);
 - failures of ours raised as the ShotgunError they are (a setting, the credentials, the site), with
   the rerun-cannot-mend ones also dlt `TerminalException`s, so orchestrator retries skip them.
 """
@@ -24,8 +25,8 @@ from .load_settings import loader_file_format, prepare_load
 from .lock import pipeline_lock
 from .recovery import recover_interrupted_run
 from .report import RunReport
-from .resources import EntityResource
 from .settings import DEFAULT_LOCK_TIMEOUT_SECONDS
+from .site_changes import fields_deleted_during_the_run, site_session_of, tables_no_longer_on_the_site, warn
 from .source import shotgun_source
 from .transport import RequestCounts, RequestStats
 
@@ -79,10 +80,12 @@ def load(
                 source = shotgun_source(**source_options)
             stats = request_stats_of(source)
             before = stats.snapshot() if stats else None
+            notes = [] if refresh else warn(tables_no_longer_on_the_site(pipeline, source))
             options: dict[str, Any] = {"loader_file_format": loader_file_format(pipeline)}
             if refresh:
                 options["refresh"] = "drop_sources"
             info = pipeline.run(source, **options)
+            notes += warn(fields_deleted_during_the_run(source))
         except ShotgunError:
             raise
         except Exception as exc:
@@ -93,7 +96,7 @@ def load(
         requests: RequestCounts | None = None
         if stats is not None and before is not None:
             requests = stats.snapshot() - before
-        return RunReport.of(pipeline, time.monotonic() - started, requests, mended, info)
+        return RunReport.of(pipeline, time.monotonic() - started, requests, mended, info, notes)
 
 
 def finish_interrupted_run(pipeline: dlt.Pipeline) -> list[str]:
@@ -111,9 +114,5 @@ def finish_interrupted_run(pipeline: dlt.Pipeline) -> list[str]:
 
 def request_stats_of(source: DltSource) -> RequestStats | None:
     """The request counts of a ShotGrid source's site session (None for another kind of source)."""
-    for resource in source.resources.values():
-        session = getattr(resource, "site_session", None) if isinstance(resource, EntityResource) else None
-        if session is not None:
-            stats: RequestStats = session.stats
-            return stats
-    return None
+    session = site_session_of(source)
+    return session.stats if session is not None else None

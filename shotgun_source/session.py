@@ -3,12 +3,16 @@
 The origin, the bearer auth (one token for every thread), the request counts, the site's clock and
 the request slots belong to the run, not to one reader: the window reads, the event-log reads and the
 id reconciliation all page through `search` here, under the same `max_concurrent_requests` limit.
+
+It also notices a field deleted on the site while the run reads: the server answers `fields: "*"`
+with every field of the type and drops unknown names from a list at 200, so a field the schema
+read named and a page lacks is gone. `fields_gone()` lists them for the run's report.
 """
 
 import datetime as dt
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from dlt.sources.helpers.rest_client import RESTClient
@@ -23,6 +27,8 @@ from .transport import RequestStats, search_client
 SHOTGRID_TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 """How ShotGrid writes and filters date_time values: UTC, whole seconds."""
 HASH_FILTERS_CONTENT_TYPE = "application/vnd+shotgun.api3_hash+json"
+RECORD_KEYS = frozenset({"id", "type"})
+"""Fields a record carries at its top level, not under `attributes` or `relationships`."""
 """`_search` with nested and/or groups takes hash filters, announced by this content type."""
 
 
@@ -51,6 +57,34 @@ class SiteSession:
         self.slots = RequestSlots(max_concurrent_requests)
         self.check = ResponseChecker(site_url)
         self._local = threading.local()
+        self._fields_lock = threading.Lock()
+        self._expected_fields: dict[str, frozenset[str]] = {}
+        self._fields_gone: dict[str, set[str]] = {}
+
+    def expect_fields(self, entity_type: str, names: Iterable[str]) -> None:
+        """The fields the site's schema named for `entity_type` when the source was built."""
+        self._expected_fields[entity_type] = frozenset(names) - RECORD_KEYS
+
+    def fields_gone(self) -> dict[str, list[str]]:
+        """Fields that pages lacked although the schema read named them (deleted during the run)."""
+        with self._fields_lock:
+            return {entity_type: sorted(names) for entity_type, names in sorted(self._fields_gone.items())}
+
+    def _note_missing_fields(self, entity_type: str, body: dict[str, Any], record: Any) -> None:
+        expected = self._expected_fields.get(entity_type)
+        if not expected or not isinstance(record, dict):
+            return
+        asked = body.get("fields")
+        wanted = (
+            expected
+            if asked == "*" or (isinstance(asked, list) and "*" in asked)
+            else expected & set(asked or ())
+        )
+        present = set(record.get("attributes") or {}) | set(record.get("relationships") or {})
+        missing = wanted - present
+        if missing:
+            with self._fields_lock:
+                self._fields_gone.setdefault(entity_type, set()).update(missing)
 
     @property
     def stats(self) -> RequestStats:
@@ -91,7 +125,10 @@ class SiteSession:
                 page = next(pages, None)
             if page is None:
                 return
-            yield list(page)
+            records = list(page)
+            if records:
+                self._note_missing_fields(entity_type, body, records[0])
+            yield records
 
     def post_search(self, entity_type: str, body: dict[str, Any]) -> Response:
         """One `_search` request (no paging), under a slot."""
