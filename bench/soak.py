@@ -1,8 +1,10 @@
-"""Crash soak: SIGKILL the pipeline script at random points, rerun, and count what was lost.
+"""Crash soak: SIGKILL the pipeline script at random points, rerun, and count what was lost; then
+overlapping starts of one pipeline, and PostgreSQL stopped in the middle of runs.
 
-    python bench/soak.py                          # 20 kills, no faults
+    python bench/soak.py                          # 20 kills, 6 overlapping starts, 8 PostgreSQL stops
     python bench/soak.py --faults on --kills 30   # with 429s, 5xx bursts, dropped bodies, 3 s tokens
     python bench/soak.py --faults both            # one row without faults, one with
+    python bench/soak.py --kills 8 --overlaps 6 --restarts 8   # about five minutes
 
 A sandbox site runs in this process; the script users run (`pipelines/shotgun_pipeline.py`) runs
 as a subprocess against it, loading DuckDB. Each round changes the site (updates, creations, a
@@ -12,10 +14,24 @@ reruns it to completion and compares the destination with the site row for row
 (tests/destination_truth.py). The first round's kill hits the first load, about a quarter of the
 others a full reload (`--refresh`), the rest incremental runs.
 
-Prints one table row per fault setting: runs, kills by the phase they landed in, and rows lost
-(live on the site, missing), duplicated (extra rows with the same id, or the same parent and list
-index in child tables) and stale (present with values the site no longer has, or not flagged
-retired). Exits 1 if any row was lost, duplicated or stale.
+Overlapping starts: two runs of one pipeline started a seeded-random 0.5 to 2 s apart, the way two
+schedulers (or a slow hourly run and the next one) overlap; the first round is a first load. The
+second run waits for the first (or, every third round, started 0.5 to 1 s after the first, gives up
+after 0.5 s with exit status 3).
+The two read with different page sizes, so the site's request log shows whether any page of the
+second came while the first was reading ("interleaved", must be 0).
+
+PostgreSQL stops: the same rounds into a throwaway PostgreSQL server (tests/postgres_server.py),
+stopped in turn once the load step has loaded its first job, once normalize has handed the package
+to the load step, at a seeded-random page of the site's answers, or before a run; the run must
+exit 1 with one line (or 0 when it finished before the server stopped), and after the server is
+started again a rerun must leave the destination equal to the site.
+
+Prints one table row per fault setting for the kills (runs, kills by the phase they landed in) and
+one per scenario for the overlaps and the stops, each with rows lost (live on the site, missing),
+duplicated (extra rows with the same id, or the same parent and list index in child tables) and
+stale (present with values the site no longer has, or not flagged retired); then the totals.
+Exits 1 if any row was lost, duplicated or stale, or any run ended unlike it must.
 """
 
 from __future__ import annotations
@@ -24,6 +40,7 @@ import argparse
 import random
 import re
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -35,14 +52,18 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
 
+import dlt  # noqa: E402
 from destination_truth import compare_entity, destination_tables, expected_tables, field_types  # noqa: E402
-from reliability.crash import PHASES, run_and_kill  # noqa: E402
+from postgres_server import PostgresServer, running_postgres, server_is_up, start_server, stop_server  # noqa: E402
+from reliability.crash import PHASES, run_and_act_when, run_and_kill  # noqa: E402
 from reliability.helpers import CliDir, duplicate_keys  # noqa: E402
 
 from shotgun_source.sandbox import Sandbox  # noqa: E402
 
 ENTITIES = ["Project", "Shot", "Task", "Asset", "Version"]
 KILL_PHASES = ("extract", "normalize", "load")
+STOP_POINTS = ("while loading", "as the load step starts", "while reading", "before the run")
+"""Where the PostgreSQL rounds stop the server, in turn (the page or the delay is seeded-random)."""
 VALUE_LINE = re.compile(r"^\w+ (\d+)[ .]")
 LINK_LINE = re.compile(r"^\w+\.\w+ links differ")
 FAULTS_ON = "429 5% (Retry-After 1 s), 503 bursts, 3% dropped, 3 s tokens"
@@ -66,10 +87,31 @@ class Tally:
     seconds: float = 0.0
 
 
+@dataclass
+class ScenarioTally:
+    """One scenario's rounds: how the runs ended, and what the destination lost."""
+
+    scenario: str
+    rounds: int = 0
+    runs: int = 0
+    outcomes: Counter[str] = field(default_factory=Counter)
+    interleaved: int | None = None
+    unexpected: int = 0
+    lost: int = 0
+    duplicated: int = 0
+    stale: int = 0
+    seconds: float = 0.0
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--kills", type=int, default=20, help="killed runs per fault setting (default 20)")
     p.add_argument("--faults", choices=("off", "on", "both"), default="off", help="fault settings to soak")
+    p.add_argument("--overlaps", type=int, default=6, help="rounds of two overlapping starts (default 6)")
+    p.add_argument("--restarts", type=int, default=8, help="rounds with PostgreSQL stopped (default 8)")
+    p.add_argument(
+        "--overlap-latency", type=float, default=0.1, help="seconds per request in the overlap rounds (0.1)"
+    )
     p.add_argument("--seed", type=int, default=1, help="seed of the kill points and site changes")
     p.add_argument("--scale", type=float, default=1.0, help="sandbox size (1: a few thousand rows)")
     p.add_argument("--latency", type=float, default=0.02, help="seconds per request (default 0.02)")
@@ -123,8 +165,12 @@ def stale_link_parents(pipeline: Any, site: Any, entity_type: str) -> set[int]:
 
 
 def count_problems(cli: CliDir, site: Any) -> tuple[int, int, int, list[str]]:
-    """(rows lost, rows duplicated, rows stale, a few examples) of the destination against the site."""
-    pipeline = cli.attach()
+    """(rows lost, rows duplicated, rows stale, a few examples) of the script's DuckDB file."""
+    return count_pipeline_problems(cli.attach(), site, sum(duplicate_keys(cli.database).values()))
+
+
+def count_pipeline_problems(pipeline: Any, site: Any, duplicated: int) -> tuple[int, int, int, list[str]]:
+    """(rows lost, rows duplicated, rows stale, a few examples) of any destination against the site."""
     lost = stale = 0
     examples: list[str] = []
     for entity_type in ENTITIES:
@@ -136,8 +182,22 @@ def count_problems(cli: CliDir, site: Any) -> tuple[int, int, int, list[str]]:
         lost += len(result.missing)
         stale += len(ids)
         examples.extend(result.problems()[:2])
-    duplicated = sum(duplicate_keys(cli.database).values())
     return lost, duplicated, stale, examples
+
+
+def sql_duplicate_keys(pipeline: Any) -> int:
+    """Rows that repeat a key in a SQL destination: `id` in root tables, (parent, list index) in child
+    tables (what `duplicate_keys` counts in a DuckDB file)."""
+    extra = 0
+    with pipeline.sql_client() as client:
+        for table in pipeline.default_schema.data_table_names(seen_data_only=True):
+            key = '"_dlt_parent_id", "_dlt_list_idx"' if "__" in table else '"id"'
+            rows = client.execute_sql(
+                f"select coalesce(sum(n - 1), 0) from (select count(*) as n from"
+                f" {client.make_qualified_table_name(table)} group by {key}) as k where n > 1"
+            )
+            extra += int(rows[0][0]) if rows else 0
+    return extra
 
 
 def quiet_disconnects(sandbox: Sandbox) -> None:
@@ -220,6 +280,222 @@ def soak(args: argparse.Namespace, faults_on: bool, root: Path) -> Tally:
     return tally
 
 
+def page_times(sandbox: Sandbox, page_size: int) -> list[float]:
+    """When the site received each page request of `page_size` rows (a run's own page size)."""
+    return sorted(
+        r.time
+        for r in sandbox.requests
+        if r.kind == "search"
+        and isinstance(r.body, dict)
+        and (r.body.get("page") or {}).get("size") == page_size
+    )
+
+
+def overlap_soak(args: argparse.Namespace, root: Path) -> ScenarioTally:
+    """Two runs of one pipeline started 0.5-2 s apart, each round; the second waits or exits 3."""
+    rng = random.Random(f"overlap:{args.seed}")
+    tally = ScenarioTally("overlapping starts, 0.5-2 s apart", interleaved=0)
+    started = time.monotonic()
+    first_size, second_size = args.page_size, args.page_size + 1
+    with Sandbox(seed=args.seed, scale=args.scale) as sandbox:
+        quiet_disconnects(sandbox)
+        sandbox.faults.latency = args.overlap_latency
+        cli = CliDir(root / "overlap")
+        env = cli.env(sandbox.env())
+        for round_no in range(args.overlaps):
+            if round_no:
+                change_site(sandbox.site, rng, round_no)
+            give_up = round_no % 3 == 2  # every third round the second run may wait only 0.5 s
+            gap = rng.uniform(0.5, 1.0) if give_up else rng.uniform(0.5, 2.0)
+            timeout = "0.5" if give_up else "120"
+            sandbox.clear_requests()
+            first = subprocess.Popen(
+                cli.command("--page-size", str(first_size), "--lock-timeout", timeout),
+                cwd=cli.cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            )  # fmt: skip
+            time.sleep(gap)
+            second = subprocess.Popen(
+                cli.command("--page-size", str(second_size), "--lock-timeout", timeout),
+                cwd=cli.cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            )  # fmt: skip
+            _, first_err = first.communicate(timeout=600)
+            _, second_err = second.communicate(timeout=600)
+            tally.rounds += 1
+            tally.runs += 2
+            held = "is being loaded by another run" in second_err
+            if first.returncode != 0:
+                outcome = f"first exit {first.returncode}"
+            elif second.returncode == 0:
+                outcome = "waited, then loaded" if held else "loaded, no wait reported"
+            elif second.returncode == 3 and held:
+                outcome = "gave up (exit 3)"
+            else:
+                outcome = f"second exit {second.returncode}"
+            tally.outcomes[outcome] += 1
+            if outcome.startswith(("first exit", "second exit")):
+                tally.unexpected += 1
+                if args.verbose:
+                    print((first_err + second_err)[-3000:], file=sys.stderr)
+            firsts, seconds = page_times(sandbox, first_size), page_times(sandbox, second_size)
+            interleaved = sum(1 for t in seconds if firsts and t < firsts[-1])
+            tally.interleaved = (tally.interleaved or 0) + interleaved
+            lost, duplicated, stale, examples = count_problems(cli, sandbox.site)
+            tally.lost += lost
+            tally.duplicated += duplicated
+            tally.stale += stale
+            print(
+                f"  overlap {round_no:>2} ({'first load' if round_no == 0 else 'incremental'}, second"
+                f" {gap:.2f} s later, lock timeout {timeout} s): {outcome}; interleaved pages {interleaved};"
+                f" lost {lost}, duplicated {duplicated}, stale {stale}"
+                + (f"  e.g. {examples[0][:150]}" if examples else ""),
+                flush=True,
+            )
+            if lost or duplicated or stale:
+                shutil.rmtree(cli.cwd)
+                cli = CliDir(cli.cwd)
+                cli.run(sandbox.env())
+    tally.seconds = time.monotonic() - started
+    return tally
+
+
+def normalized_package(cli: CliDir) -> bool:
+    """Normalize has handed a package to the load step."""
+    return any((cli.working_dir / "load" / "normalized").glob("*/new_jobs/*"))
+
+
+def completed_jobs(cli: CliDir) -> bool:
+    """The load step has loaded a first job of the pending package."""
+    return any((cli.working_dir / "load" / "normalized").glob("*/completed_jobs/*"))
+
+
+def restart_soak(args: argparse.Namespace, root: Path) -> ScenarioTally:
+    """Rounds into PostgreSQL with the server stopped before a run, while it reads or while it
+    loads; started again, a rerun must leave the destination equal to the site."""
+    rng = random.Random(f"restart:{args.seed}")
+    tally = ScenarioTally("PostgreSQL stopped, then started again")
+    started = time.monotonic()
+    with Sandbox(seed=args.seed, scale=args.scale) as sandbox, running_postgres() as server:
+        quiet_disconnects(sandbox)
+        sandbox.faults.latency = args.latency
+        dataset = "soak0"
+        cli = CliDir(root / "postgres")
+        site_env = {**sandbox.env(), "DESTINATION__POSTGRES__CREDENTIALS": server.dsn}
+
+        def flags() -> tuple[str, ...]:
+            return ("--destination", "postgres", "--dataset", dataset, "--page-size", str(args.page_size))
+
+        first = cli.run(site_env, *flags())
+        tally.runs += 1
+        if first.returncode != 0:
+            raise RuntimeError(f"the first load into PostgreSQL failed: {first.stderr[-2000:]}")
+        for round_no in range(args.restarts):
+            change_site(sandbox.site, rng, round_no + 1)
+            when = STOP_POINTS[round_no % len(STOP_POINTS)]
+            detail = stop_during_a_run(cli, sandbox, server, site_env, flags(), when, rng)
+            tally.rounds += 1
+            tally.runs += 1
+            tally.outcomes[detail.outcome] += 1
+            if detail.outcome.startswith("exit ") and detail.outcome != "exit 1, one line":
+                tally.unexpected += 1
+                if args.verbose:
+                    print(detail.stderr[-3000:], file=sys.stderr)
+            rerun_ok = False
+            for _ in range(3):
+                rerun = cli.run(site_env, *flags())
+                tally.runs += 1
+                if rerun.returncode == 0:
+                    rerun_ok = True
+                    break
+                if args.verbose:
+                    print(rerun.stderr[-3000:], file=sys.stderr)
+            if not rerun_ok:
+                tally.unexpected += 1
+            pipeline = dlt.attach(
+                cli.pipeline_name,
+                pipelines_dir=str(cli.pipelines_dir),
+                destination=dlt.destinations.postgres(server.dlt_credentials()),
+                dataset_name=dataset,
+            )
+            lost, duplicated, stale, examples = count_pipeline_problems(
+                pipeline, sandbox.site, sql_duplicate_keys(pipeline)
+            )
+            tally.lost += lost
+            tally.duplicated += duplicated
+            tally.stale += stale
+            print(
+                f"  restart {round_no:>2}: stopped {when}{detail.where} -> {detail.outcome};"
+                f" rerun {'ok' if rerun_ok else 'FAILED'};"
+                f" lost {lost}, duplicated {duplicated}, stale {stale}"
+                + (f"  e.g. {examples[0][:150]}" if examples else ""),
+                flush=True,
+            )
+            if lost or duplicated or stale:
+                dataset = f"soak{round_no + 1}"
+                shutil.rmtree(cli.cwd)
+                cli = CliDir(cli.cwd)
+                cli.run(site_env, *flags())
+    tally.seconds = time.monotonic() - started
+    return tally
+
+
+@dataclass
+class Stop:
+    outcome: str
+    where: str
+    stderr: str
+
+
+def stop_during_a_run(
+    cli: CliDir,
+    sandbox: Sandbox,
+    server: PostgresServer,
+    site_env: dict[str, str],
+    flags: tuple[str, ...],
+    when: str,
+    rng: random.Random,
+) -> Stop:
+    """One run with the server stopped `when`; the server is up again on return."""
+    env = cli.env(site_env)
+    where = ""
+    try:
+        if when == "before the run":
+            stop_server(server)
+            result = run_and_act_when(cli.command(*flags), cli.cwd, env, lambda: False, lambda: None)
+        elif when == "while reading":
+            page = rng.randint(1, 6)
+            where = f" (page request {page})"
+            seen = {"n": 0}
+
+            def stop_at_page(request: Any) -> None:
+                if request.kind == "search":
+                    seen["n"] += 1
+                    if seen["n"] == page:
+                        stop_server(server)
+
+            sandbox.faults.before_request = stop_at_page
+            result = run_and_act_when(cli.command(*flags), cli.cwd, env, lambda: False, lambda: None)
+        else:
+            loading = when == "while loading"
+            where = " (its first job loaded)" if loading else " (its package normalized)"
+            ready = (lambda: completed_jobs(cli)) if loading else (lambda: normalized_package(cli))
+            result = run_and_act_when(cli.command(*flags), cli.cwd, env, ready, lambda: stop_server(server))
+    finally:
+        sandbox.faults.before_request = None
+        if not server_is_up(server):
+            start_server(server)
+    # libpq prints its own notice when it connects to a server that is shutting down
+    lines = [
+        line for line in result.stderr.strip().splitlines() if not line.startswith("WARNING:  terminating")
+    ]
+    if result.returncode == 0:
+        outcome = "finished first"  # the stop came after the run had loaded everything
+    elif result.returncode == 1 and len(lines) == 1 and lines[0].startswith("error: Could not "):
+        outcome = "exit 1, one line"
+    else:
+        outcome = f"exit {result.returncode}, {len(lines)} lines"
+    return Stop(outcome, where, result.stderr)
+
+
 def phase_durations(log: str) -> dict[str, float]:
     """Seconds from each phase's first log line to the next phase's, from dlt's log timestamps
     (INFO); only the phases the log shows."""
@@ -266,25 +542,61 @@ def print_table(tallies: list[Tally]) -> None:
     )
 
 
+def print_scenarios(tallies: list[ScenarioTally]) -> None:
+    if not tallies:
+        return
+    head = f"{'scenario':<40} {'rounds':>6} {'runs':>5} {'interleaved':>11} {'unexpected':>10}"
+    head += f" {'lost':>5} {'dupl.':>6} {'stale':>6} {'secs':>5}  how the runs ended"
+    print(head)
+    print("-" * len(head))
+    for t in tallies:
+        interleaved = "-" if t.interleaved is None else str(t.interleaved)
+        ended = ", ".join(f"{name} {n}" for name, n in sorted(t.outcomes.items()))
+        row = f"{t.scenario:<40} {t.rounds:>6} {t.runs:>5} {interleaved:>11} {t.unexpected:>10}"
+        row += f" {t.lost:>5} {t.duplicated:>6} {t.stale:>6} {t.seconds:>5.0f}  {ended}"
+        print(row)
+    print(
+        "interleaved: page requests of a second run that came while the first still read;"
+        " unexpected: runs that ended other than they must (a second run exits 0 or 3, a run that"
+        " loses PostgreSQL exits 1 with one line, every rerun 0)"
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     settings = {"off": [False], "on": [True], "both": [False, True]}[args.faults]
     root = args.workdir or Path(tempfile.mkdtemp(prefix="shotgun_soak_"))
     root.mkdir(parents=True, exist_ok=True)
     tallies = []
+    scenarios: list[ScenarioTally] = []
     try:
-        for faults_on in settings:
+        for faults_on in settings if args.kills else []:
             print(
                 f"soak: {args.kills} kills, faults {'on: ' + FAULTS_ON if faults_on else 'off'}", flush=True
             )
             tallies.append(soak(args, faults_on, root))
+        if args.overlaps:
+            print(f"soak: {args.overlaps} rounds of two overlapping starts", flush=True)
+            scenarios.append(overlap_soak(args, root))
+        if args.restarts:
+            print(f"soak: {args.restarts} rounds with PostgreSQL stopped and started again", flush=True)
+            scenarios.append(restart_soak(args, root))
     finally:
         if args.workdir is None:
             shutil.rmtree(root, ignore_errors=True)
     print()
-    print_table(tallies)
-    bad = sum(t.lost + t.duplicated + t.stale + t.failed_reruns for t in tallies)
-    return 1 if bad else 0
+    if tallies:
+        print_table(tallies)
+        print()
+    print_scenarios(scenarios)
+    lost = sum(t.lost for t in tallies) + sum(t.lost for t in scenarios)
+    duplicated = sum(t.duplicated for t in tallies) + sum(t.duplicated for t in scenarios)
+    stale = sum(t.stale for t in tallies) + sum(t.stale for t in scenarios)
+    unexpected = sum(t.failed_reruns for t in tallies) + sum(
+        t.unexpected + (t.interleaved or 0) for t in scenarios
+    )
+    print(f"\ntotal: {lost} lost, {duplicated} duplicated, {stale} stale; {unexpected} unexpected endings")
+    return 1 if lost + duplicated + stale + unexpected else 0
 
 
 if __name__ == "__main__":

@@ -45,7 +45,9 @@ from .errors import (
     find_in_chain,
     find_shotgun_error,
 )
-from .run import load
+from .lock import named_pipeline_lock
+from .retry_log import quiet_transient_job_retries
+from .run import configured_lock_timeout, load
 from .settings import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
 
 PIPELINE_NAME = "shotgun_pipeline"
@@ -226,8 +228,24 @@ def _importable(module: str) -> bool:
 
 
 def run(args: argparse.Namespace, progress: Collector | None = None) -> int:
-    """Build the pipeline the flags describe, load it, print the report."""
+    """Take the pipeline's lock, then build the pipeline the flags describe, load it, print the report.
+
+    The lock comes before `dlt.pipeline()`: that call wipes a working folder with no state file
+    yet, which is where another run's first load may be extracting (`load()` takes it again)."""
     pipeline_name = args.pipeline_name or (DEMO_PIPELINE_NAME if args.demo else PIPELINE_NAME)
+    timeout = configured_lock_timeout() if args.lock_timeout is None else args.lock_timeout
+    with (
+        named_pipeline_lock(pipeline_name, None, timeout, on_wait=say_on_stderr),
+        quiet_transient_job_retries(),
+    ):
+        return run_locked(args, pipeline_name, progress)
+
+
+def say_on_stderr(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+def run_locked(args: argparse.Namespace, pipeline_name: str, progress: Collector | None) -> int:
     destination = destination_name(args)
     dataset = args.dataset or dlt.config.get(f"pipelines.{pipeline_name}.dataset_name") or DEFAULT_DATASET
     pipeline = dlt.pipeline(
@@ -318,8 +336,12 @@ def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
             # dlt found no destination credentials or bucket: a setting to fix, not a rerun
             print(f"error: {explain_missing_destination_setting(args, missing)}", file=sys.stderr)
             return EXIT_FIX_FIRST
+        destination_down = explain_destination_failure(exc)
+        if destination_down is not None:  # one line: it says what is kept and what to do
+            print(f"error: {destination_down}", file=sys.stderr)
+            return EXIT_RERUN
         cause = find_shotgun_error(exc)
-        print(f"error: {explain_destination_failure(exc) or explain_failure(exc)}", file=sys.stderr)
+        print(f"error: {explain_failure(exc)}", file=sys.stderr)
         print(
             "No cursor moves past data that is not loaded: rerun when fixed, it picks up from there.",
             file=sys.stderr,

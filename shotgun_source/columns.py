@@ -57,6 +57,7 @@ failed; `_Explainer` then reads the body again as plain JSON to name the culprit
 import datetime as dt
 import logging
 import re
+import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
@@ -100,6 +101,7 @@ ARROW_TYPES: dict[str, pa.DataType] = {
 INT64_RANGE = (-(2**63), 2**63 - 1)
 _QUANTUM = Decimal(1).scaleb(-DEFAULT_NUMERIC_SCALE)
 _NULL = msgspec.Raw(b"null")
+_MISSING_FIELD = re.compile(r"^Object missing required field `([^`]+)` - at `\$\.data\[\d+\]\.attributes`$")
 
 
 def link_table_name(schema: EntitySchema, field_name: str) -> str:
@@ -344,9 +346,20 @@ class PageConverter:
         self.mark_types = {name: arrow_type_of(types[name]) if name in types else None for name in self.marks}
         self._decoder = msgspec.json.Decoder(self._body_type())
         self._root_schema = self._make_root_schema()
+        self._missing_lock = threading.Lock()
+        self.missing: set[str] = set()
+        """Fields of the schema that pages came without: deleted on the site since the schema read."""
+        self.on_missing: Callable[[str, str], None] | None = None
+        """Told (entity type, field) once for each field a page came without."""
+        self._strict = self._strict_decoder()
+
+    def _strict_decoder(self) -> msgspec.json.Decoder[Any]:
+        """Like the plain decoder, but every attribute the schema names (less those known missing)
+        is required: a page without one fails at its first record, cheaply, and says which."""
+        return msgspec.json.Decoder(self._body_type(required={c.name for c in self.columns} - self.missing))
 
     # the decoded shape ---------------------------------------------------------------------
-    def _body_type(self) -> Any:
+    def _body_type(self, required: set[str] | None = None) -> Any:
         link = msgspec.defstruct(
             "Link", [("id", int), ("type", str), ("name", str | None, None)], gc=False, frozen=True
         )
@@ -355,10 +368,13 @@ class PageConverter:
         attributes = msgspec.defstruct(
             f"{self.entity_type}Attributes",
             [
-                (c.key, _WIRE_TYPES[c.role], _NULL if c.role in ("json", "any") else None)
+                (c.key, _WIRE_TYPES[c.role])
+                if required and c.name in required
+                else (c.key, _WIRE_TYPES[c.role], _NULL if c.role in ("json", "any") else None)
                 for c in self.columns
             ],
             rename={c.key: c.name for c in self.columns},
+            kw_only=True,  # required and optional fields in the schema's order
             gc=False,
         )
         relation_fields = [(f"e{i}", one | None, None) for i, _ in enumerate(self.entity_links)]
@@ -413,7 +429,7 @@ class PageConverter:
         """
         explainer = _Explainer(self, body)
         try:
-            page = self._decoder.decode(body)
+            page = self._decode(body)
         except msgspec.ValidationError as exc:  # a DecodeError too: test it first
             raise explainer.explain(str(exc)) from None
         except msgspec.DecodeError:
@@ -422,6 +438,25 @@ class PageConverter:
             return self._build(page, load_id, markers, markers if merged is None else merged)
         except _Fallback as exc:
             raise explainer.explain(str(exc)) from None
+
+    def _decode(self, body: bytes) -> Any:
+        """Decode strictly; a field the page lacks is noted as missing and the page decoded again
+        without it (the server leaves a field deleted since the schema read out of every record)."""
+        for _ in range(len(self.columns) + 1):
+            decoder = self._strict
+            try:
+                return decoder.decode(body)
+            except msgspec.ValidationError as exc:
+                match = _MISSING_FIELD.match(str(exc))
+                if match is None:
+                    raise
+                with self._missing_lock:
+                    if decoder is self._strict and match.group(1) not in self.missing:
+                        self.missing.add(match.group(1))
+                        self._strict = self._strict_decoder()
+                        if self.on_missing is not None:
+                            self.on_missing(self.entity_type, match.group(1))
+        return self._decoder.decode(body)
 
     def _build(self, page: Any, load_id: str | None, markers: bool, merged: bool) -> Page:
         records = page.data

@@ -12,7 +12,7 @@ from dlt.common.configuration.exceptions import (
 )
 from dlt.common.exceptions import TerminalException
 from requests import Response
-from requests.exceptions import ChunkedEncodingError, ConnectionError, Timeout
+from requests.exceptions import ChunkedEncodingError, ConnectionError, ReadTimeout, Timeout
 
 from .settings import API_PREFIX
 
@@ -214,6 +214,13 @@ def explain_failure(exc: BaseException) -> str:
                 f" ({response.reason}) until the retries ran out; the site is down, under maintenance"
                 " or rate limiting hard. Run again later (more patience: [runtime] request_max_attempts)."
             )
+        if isinstance(current, ReadTimeout):
+            detail = " ".join(str(current).split())[:200]
+            return (
+                f"ShotGrid did not answer in time until the retries ran out ({detail}); the site is"
+                " unavailable, overloaded or slowed by a proxy. Nothing was loaded. Run again later"
+                " (more patience: [runtime] request_timeout, request_max_attempts)."
+            )
         if isinstance(current, RETRIED_NETWORK_ERRORS) and connection_failure_kind(current) is None:
             return (
                 f"The connection to the ShotGrid site kept failing ({type(current).__name__}) until"
@@ -224,26 +231,45 @@ def explain_failure(exc: BaseException) -> str:
 
 
 def explain_destination_failure(exc: BaseException) -> str | None:
-    """One short message when the load step failed on the destination (down, refused, unreachable)
-    instead of dlt's wall of text; None for any other failure.
+    """One line when the destination stopped the run (down, refused, unreachable) instead of dlt's
+    wall of text; None for any other failure.
 
-    The rows a run read are in a load package in the pipeline's working folder, and the next run
-    loads that package before it reads anything new, so the message says so."""
-    from dlt.common.destination.exceptions import DestinationException
+    dlt reaches the destination twice: at the start (`sync`: the stored state), before anything is
+    read from the site, and in the `load` step. The rows a run read are in a load package in the
+    pipeline's working folder, and the next run loads that package before it reads anything new,
+    so the line says whether there are such rows, and that nothing is lost or loaded twice."""
+    from dlt.common.destination.exceptions import DestinationTerminalException
     from dlt.pipeline.exceptions import PipelineStepFailed
 
     failed = find_in_chain(exc, PipelineStepFailed)
-    if failed is None or failed.step != "load":
+    if failed is None or failed.step not in ("sync", "load") or find_shotgun_error(exc) is not None:
         return None
-    cause = find_in_chain(exc, DestinationException) or failed.exception
-    root = cause
+    root: BaseException = failed.exception
     while root.__cause__ is not None or root.__context__ is not None:
         root = root.__cause__ or root.__context__  # type: ignore[assignment]
     detail = " ".join(str(root).split("\n", 1)[0].split()) or type(root).__name__
-    destination = getattr(failed.pipeline, "destination", None)
+    pipeline = failed.pipeline
+    destination = getattr(pipeline, "destination", None)
     name = destination.destination_type.rsplit(".", 1)[-1] if destination is not None else "destination"
-    return (
-        f"The {name} destination failed while loading ({type(root).__name__}: {detail[:200]})."
-        f" The rows this run read are kept (load package {failed.load_id} in"
-        f" {failed.pipeline.working_dir}) and the next run loads them first: nothing is lost or loaded twice."
-    )
+    what = "load into" if failed.step == "load" else "reach"
+    pending = _pending_packages(pipeline)
+    if pending:
+        kept = (
+            f"The rows read are kept ({len(pending)} load package(s) in {pipeline.working_dir}) and the"
+            " next run loads them before it reads anything new: nothing is lost or loaded twice."
+        )
+    else:
+        kept = "No records were read from ShotGrid and nothing changed."
+    if find_in_chain(exc, DestinationTerminalException) is not None:
+        then = f"The {name} destination refused it: a rerun fails the same way until that is fixed."
+    else:
+        then = f"Run again when {name} is back."
+    return f"Could not {what} the {name} destination ({type(root).__name__}: {detail[:200]}). {kept} {then}"
+
+
+def _pending_packages(pipeline: Any) -> list[str]:
+    """Load ids extracted or normalized but not loaded yet ([] when the folder cannot be read)."""
+    try:
+        return [*pipeline.list_extracted_load_packages(), *pipeline.list_normalized_load_packages()]
+    except Exception:
+        return []

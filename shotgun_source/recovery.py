@@ -13,17 +13,31 @@ at each point; the fix upstream would be in dlt's load and normalize steps):
 are applied again (staging is cleared), its copy jobs are queued again and its merge SQL is
 generated again. Every step of a merge load is idempotent from there, so loading the package once
 more gives the destination the package's rows exactly once.
+
+Only jobs of merge tables go back: they copy into staging, which is cleared. A table that loads
+straight into the dataset (dlt's `_dlt_pipeline_state`, appended) keeps its completed jobs done:
+inserting its rows again would duplicate them, and on PostgreSQL break the unique `_dlt_id` and
+fail every later run (found by stopping PostgreSQL in the middle of a load).
+
+A first load appends this source's tables (they are empty, and the load holds one copy of each
+record); a kill in its load step may have committed some of those copies. Such tables are turned to
+merge in the package before it is loaded again, so the copies that landed are replaced, not doubled.
 """
 
+import json
 import shutil
 from pathlib import Path
+from typing import Any
 
 import dlt
 from dlt.common import logger
+from dlt.common.schema.utils import get_write_disposition
+from dlt.common.storages.load_package import ParsedLoadJobFileName
 
 APPLIED_SCHEMA_UPDATES = "applied_schema_updates.json"
 SCHEMA_UPDATES = "schema_updates.json"
 JOB_FOLDERS = ("started_jobs", "completed_jobs", "failed_jobs")
+PACKAGE_SCHEMA = "schema.json"
 
 
 def recover_interrupted_run(pipeline: dlt.Pipeline) -> list[str]:
@@ -41,11 +55,14 @@ def recover_interrupted_run(pipeline: dlt.Pipeline) -> list[str]:
             if leftover.exists():
                 shutil.rmtree(leftover)
                 mended.append(load_id)
+        _merge_first_loads(package)
+        staged = _merge_tables(package)
         jobs = [
             job
             for folder in JOB_FOLDERS
             if (package / folder).is_dir()
             for job in (package / folder).iterdir()
+            if _table_of(job) in staged
         ]
         if not jobs:
             continue
@@ -54,7 +71,10 @@ def recover_interrupted_run(pipeline: dlt.Pipeline) -> list[str]:
             applied.rename(package / SCHEMA_UPDATES)
         new_jobs = package / "new_jobs"
         new_jobs.mkdir(exist_ok=True)
-        for job in jobs:
+        queued_sql = [
+            job for job in new_jobs.iterdir() if ".sql" in job.suffixes and _table_of(job) in staged
+        ]
+        for job in [*jobs, *queued_sql]:
             if ".sql" in job.suffixes:
                 job.unlink()  # merge SQL, generated again from the copy jobs
             else:
@@ -63,3 +83,40 @@ def recover_interrupted_run(pipeline: dlt.Pipeline) -> list[str]:
     for load_id in sorted(set(mended)):
         logger.warning(f"Package {load_id} of an interrupted run was reset; it is loaded again now.")
     return sorted(set(mended))
+
+
+def _merge_first_loads(package: Path) -> None:
+    """Turn the keyed tables a first load appended to into merge tables, in the package's schema."""
+    path = package / PACKAGE_SCHEMA
+    try:
+        schema: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+        tables: dict[str, Any] = schema["tables"]
+    except (OSError, ValueError, KeyError):
+        return
+    changed = False
+    for name, table in tables.items():
+        keyed = any(
+            column.get("primary_key") or column.get("merge_key")
+            for column in (table.get("columns") or {}).values()
+        )
+        if not name.startswith("_dlt") and keyed and table.get("write_disposition") == "append":
+            table["write_disposition"] = "merge"
+            changed = True
+    if changed:
+        path.write_text(json.dumps(schema), encoding="utf-8")
+
+
+def _merge_tables(package: Path) -> set[str]:
+    """The package's tables (nested ones included) that merge, i.e. load through staging."""
+    try:
+        tables: dict[str, Any] = json.loads((package / PACKAGE_SCHEMA).read_text(encoding="utf-8"))["tables"]
+    except (OSError, ValueError, KeyError):
+        return set()  # no readable schema: leave the package to dlt as it is
+    return {name for name in tables if get_write_disposition(tables, name) == "merge"}
+
+
+def _table_of(job: Path) -> str | None:
+    try:
+        return ParsedLoadJobFileName.parse(job.name).table_name
+    except Exception:  # not a job file: leave it where it is
+        return None

@@ -39,6 +39,9 @@ class RunReport:
     """Load packages of an earlier, interrupted run that this run mended and loaded first."""
     load_info: Any = None
     """dlt's `LoadInfo` of the run (None when it loaded nothing new)."""
+    notes: list[str] = field(default_factory=list)
+    """What changed on the site that the run went on without: a field deleted while it read, an
+    entity type earlier runs loaded and the site no longer has (`site_changes.py`)."""
 
     @classmethod
     def of(
@@ -48,6 +51,7 @@ class RunReport:
         requests: RequestCounts | None,
         mended_load_ids: list[str],
         load_info: Any,
+        notes: list[str] | None = None,
     ) -> "RunReport":
         trace = pipeline.last_trace
         counts = trace.last_normalize_info.row_counts if trace and trace.last_normalize_info else {}
@@ -67,6 +71,7 @@ class RunReport:
             cursors=cursors_of(pipeline),
             mended_load_ids=mended_load_ids,
             load_info=load_info,
+            notes=list(notes or []),
         )
 
     def leave_out(self, markers: dict[str, int]) -> None:
@@ -111,6 +116,7 @@ class RunReport:
             lines.extend(
                 f"  {c.resource:<{name_width}}  {c.name:<{cursor_width}}  {c.value}" for c in self.cursors
             )
+        lines.extend(f"Note: {note}" for note in self.notes)
         if self.destination == "filesystem":
             lines.append(
                 "Note: files hold every row each run loaded (dlt merges only into delta or iceberg tables),"

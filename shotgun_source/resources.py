@@ -92,9 +92,11 @@ class EntityRows:
         self.settings = settings
         schema = read.schema
         mark_columns = retirement_columns(settings.deletes)
+        converter = PageConverter(schema, read.marks, mark_columns)
+        converter.on_missing = session.field_gone  # a field deleted on the site since the schema read
         self.windows = WindowReader(
             session,
-            PageConverter(schema, read.marks, mark_columns),
+            converter,
             read.field_list,
             settings.page_size,
             settings.parallel_ranges,
@@ -142,6 +144,7 @@ class EntityRows:
         )
         load_id = dlt.current.load_package_state()["load_id"]
         stamp = Stamp.of(schema, self.settings.deletes, load_id, first_load=first_load, merged=not appends)
+        stamp.live_converter.on_missing = stamp.retired_converter.on_missing = self.session.field_gone
         cursor = schema.cursor_field
         # every run says each table's disposition: dlt keeps a table variant's hints on the resource,
         # so a source object run again would otherwise keep its first run's

@@ -6,7 +6,8 @@ user's own, so none of them loses what `pipeline.run(shotgun_source())` alone do
 - one run per pipeline at a time (`lock.py`);
 - mending what a killed run left (`recovery.py`) and loading it before reading anything new;
 - the load file format per destination and DuckDB's memory cap (`load_settings.py`);
-- a `RunReport`: rows per table, step times, requests and retries, cursors (`report.py`);
+- a `RunReport`: rows per table, step times, requests and retries, cursors (`report.py`), and
+  notes on what the site lost that the run went on without (`site_changes.py`);
 - failures of ours raised as the ShotgunError they are (a setting, the credentials, the site), with
   the rerun-cannot-mend ones also dlt `TerminalException`s, so orchestrator retries skip them.
 """
@@ -24,9 +25,8 @@ from .load_settings import load_settings_for, loader_file_format
 from .lock import pipeline_lock
 from .recovery import recover_interrupted_run
 from .report import RunReport, destination_type
-from .resources import EntityResource
-from .session import SiteSession
 from .settings import DEFAULT_LOCK_TIMEOUT_SECONDS
+from .site_changes import fields_deleted_during_the_run, site_session_of, tables_no_longer_on_the_site, warn
 from .source import shotgun_source
 from .transport import RequestCounts
 
@@ -80,10 +80,12 @@ def load(
             session = site_session_of(source)
             if session is not None:
                 session.empty_tables = empty_tables(pipeline, uncursored_tables(pipeline, source))
+            notes = [] if refresh else warn(tables_no_longer_on_the_site(pipeline, source))
             options: dict[str, Any] = {"loader_file_format": loader_file_format(pipeline)}
             if refresh:
                 options["refresh"] = "drop_sources"
             info = pipeline.run(source, **options)
+            notes += warn(fields_deleted_during_the_run(source))
         except ShotgunError:
             raise
         except Exception as exc:
@@ -92,7 +94,7 @@ def load(
                 raise ours from exc  # the message of what went wrong, not dlt's step wrapper
             raise
         requests: RequestCounts | None = session.stats.since_last_report() if session is not None else None
-        report = RunReport.of(pipeline, time.monotonic() - started, requests, mended, info)
+        report = RunReport.of(pipeline, time.monotonic() - started, requests, mended, info, notes)
         if session is not None:
             report.leave_out(session.take_markers())
         return report
@@ -109,15 +111,6 @@ def finish_interrupted_run(pipeline: dlt.Pipeline) -> list[str]:
     mended = recover_interrupted_run(pipeline)
     pipeline.run()  # normalizes and loads what is pending, reads nothing
     return mended
-
-
-def site_session_of(source: DltSource) -> SiteSession | None:
-    """The site session of a ShotGrid source (None for another kind of source)."""
-    for resource in source.resources.values():
-        session = getattr(resource, "site_session", None) if isinstance(resource, EntityResource) else None
-        if isinstance(session, SiteSession):
-            return session
-    return None
 
 
 def uncursored_tables(pipeline: dlt.Pipeline, source: DltSource) -> list[str]:

@@ -3,13 +3,17 @@
 The origin, the bearer auth (one token for every thread), the request counts, the site's clock and
 the request slots belong to the run, not to one reader: the window reads, the event-log reads and the
 id reconciliation all page through `search` here, under the same `max_concurrent_requests` limit.
+
+It also notices a field deleted on the site while the run reads: the server answers `fields: "*"`
+with every field of the type and drops unknown names from a list at 200, so a field the schema
+read named and a page lacks is gone. `fields_gone()` lists them for the run's report.
 """
 
 import copy
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any, Protocol, TypeVar
 
 from dlt.sources.helpers.rest_client import RESTClient
@@ -36,6 +40,8 @@ class ConvertedPage(Protocol):
 
 
 P = TypeVar("P", bound=ConvertedPage)
+RECORD_KEYS = frozenset({"id", "type"})
+"""Fields a record carries at its top level, not under `attributes` or `relationships`."""
 
 
 class RequestSlots:
@@ -69,6 +75,9 @@ class SiteSession:
         self.empty_tables: set[str] = set()
         """Tables the destination holds no rows of, as a runner found before this run
         (`shotgun_source.load`): a first load may append to them instead of merging."""
+        self._fields_lock = threading.Lock()
+        self._expected_fields: dict[str, frozenset[str]] = {}
+        self._fields_gone: dict[str, set[str]] = {}
 
     def count_markers(self, table: str, rows: int) -> None:
         """Marker rows handed to dlt for `table` (they clear old links and are never stored)."""
@@ -81,6 +90,36 @@ class SiteSession:
         with self._markers_lock:
             taken, self._markers = self._markers, Counter()
         return taken
+
+    def expect_fields(self, entity_type: str, names: Iterable[str]) -> None:
+        """The fields the site's schema named for `entity_type` when the source was built."""
+        self._expected_fields[entity_type] = frozenset(names) - RECORD_KEYS
+
+    def fields_gone(self) -> dict[str, list[str]]:
+        """Fields that pages lacked although the schema read named them (deleted during the run)."""
+        with self._fields_lock:
+            return {entity_type: sorted(names) for entity_type, names in sorted(self._fields_gone.items())}
+
+    def field_gone(self, entity_type: str, name: str) -> None:
+        """A page of `entity_type` came without `name`, which the schema read named."""
+        with self._fields_lock:
+            self._fields_gone.setdefault(entity_type, set()).add(name)
+
+    def _note_missing_fields(self, entity_type: str, body: dict[str, Any], record: Any) -> None:
+        expected = self._expected_fields.get(entity_type)
+        if not expected or not isinstance(record, dict):
+            return
+        asked = body.get("fields")
+        wanted = (
+            expected
+            if asked == "*" or (isinstance(asked, list) and "*" in asked)
+            else expected & set(asked or ())
+        )
+        present = set(record.get("attributes") or {}) | set(record.get("relationships") or {})
+        missing = wanted - present
+        if missing:
+            with self._fields_lock:
+                self._fields_gone.setdefault(entity_type, set()).update(missing)
 
     @property
     def stats(self) -> RequestStats:
@@ -119,7 +158,10 @@ class SiteSession:
                 page = next(pages, None)
             if page is None:
                 return
-            yield list(page)
+            records = list(page)
+            if records:
+                self._note_missing_fields(entity_type, body, records[0])
+            yield records
 
     def converted_pages(
         self,

@@ -87,6 +87,8 @@ def shotgun_source(
     site = ShotgunSite(session.site_url, auth)
     entity_types = site.resolve_entity_types(entities if entities else list(DEFAULT_ENTITIES))
     schemas = site.entity_schemas(entity_types)
+    for schema in schemas:
+        session.expect_fields(schema.entity_type, schema.field_types)
     selected = _selected_fields(fields, schemas)
     settings = ReadSettings(
         page_size=page_size,

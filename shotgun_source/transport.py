@@ -3,9 +3,15 @@
 Every request goes through dlt's `Client` (retries on 429 and 5xx honouring `Retry-After`,
 timeouts, all from dlt's `[runtime]` settings); its sessions send through a counting adapter, so
 a run can say how many requests it made and how many dlt had to retry, retries included.
+
+The adapter also reads each answer's body against a deadline: dlt's `request_timeout` is a
+per-read timeout in `requests`, so a site that sends its headers and then a byte a second never
+trips it and a run would hang for hours on one page. A body not read within `request_timeout`
+of the request going out raises `ReadTimeout`, which dlt retries like any timeout.
 """
 
 import threading
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -17,13 +23,22 @@ from dlt.sources.helpers.requests.retry import Client
 from dlt.sources.helpers.rest_client import RESTClient
 from requests import PreparedRequest, RequestException, Response
 from requests.adapters import HTTPAdapter
+from requests.exceptions import ChunkedEncodingError, ContentDecodingError, ReadTimeout
+from requests.exceptions import ConnectionError as RequestsConnectionError
+from requests.exceptions import SSLError as RequestsSSLError
+from urllib3.exceptions import DecodeError, ProtocolError, ReadTimeoutError
+from urllib3.exceptions import SSLError as Urllib3SSLError
+from urllib3.util import Timeout as Urllib3Timeout
 
+from .errors import describe_request
 from .settings import API_PREFIX, SEARCH_CONTENT_TYPE, TOKEN_PATH
 
 if TYPE_CHECKING:
     from .auth import ShotgunAuth  # auth.py builds its own token client from this module
 
 REQUEST_KINDS = ("token", "schema", "records", "event log", "other")
+BODY_CHUNK = 1 << 20
+"""Bytes asked of the socket per read of a body (a read returns what has arrived, up to this)."""
 
 
 def request_kind(path: str) -> str:
@@ -135,15 +150,65 @@ class CountingAdapter(HTTPAdapter):
         super().__init__(**kwargs)
         self.stats = stats
 
-    def send(self, request: PreparedRequest, *args: Any, **kwargs: Any) -> Response:
+    def send(  # type: ignore[override]  # the keyword form requests' Session.send uses
+        self, request: PreparedRequest, stream: bool = False, timeout: Any = None, **kwargs: Any
+    ) -> Response:
         path = urlsplit(request.url or "").path
+        started = time.monotonic()
         try:
-            response = super().send(request, *args, **kwargs)
+            response = super().send(request, stream=stream, timeout=timeout, **kwargs)
+            limit = total_seconds(timeout)
+            if not stream and limit is not None:
+                read_body_by(response, started + limit, limit)
         except RequestException:
             self.stats.record(path, None)
             raise
         self.stats.record(path, response.status_code)
         return response
+
+
+def total_seconds(timeout: Any) -> float | None:
+    """The read part of a requests timeout (a number, a (connect, read) pair or urllib3's Timeout):
+    how long one answer may take in all; None for no limit."""
+    if isinstance(timeout, tuple):
+        timeout = timeout[1] if len(timeout) > 1 else timeout[0]
+    elif isinstance(timeout, Urllib3Timeout):
+        timeout = timeout.read_timeout
+    return float(timeout) if isinstance(timeout, int | float) and timeout > 0 else None
+
+
+def read_body_by(response: Response, deadline: float, limit: float) -> None:
+    """Read the body now, as `Session.send` would, but give up at `deadline` (monotonic clock).
+
+    `read1` returns what has arrived (one socket read), so a trickling body is checked against the
+    clock after every byte it sends. urllib3's errors become requests' ones, as `iter_content`
+    makes them, so dlt retries them the same way."""
+    raw = response.raw
+    chunks: list[bytes] = []
+    try:
+        while True:
+            if time.monotonic() > deadline:
+                response.close()  # the connection is half-read: never back to the pool
+                raise ReadTimeout(
+                    f"{describe_request(response)}: the answer's body was not complete {limit:g} s after"
+                    " the request (the site sends it too slowly); [runtime] request_timeout",
+                    request=response.request,
+                    response=response,
+                )
+            chunk = raw.read1(BODY_CHUNK, decode_content=True)
+            if not chunk:
+                break
+            chunks.append(chunk)
+    except ProtocolError as exc:
+        raise ChunkedEncodingError(exc) from exc
+    except DecodeError as exc:
+        raise ContentDecodingError(exc) from exc
+    except ReadTimeoutError as exc:
+        raise RequestsConnectionError(exc) from exc
+    except Urllib3SSLError as exc:
+        raise RequestsSSLError(exc) from exc
+    response._content = b"".join(chunks)
+    response._content_consumed = True  # type: ignore[attr-defined]
 
 
 class SiteClient(Client):

@@ -353,6 +353,40 @@ def _watch(parent_pid: int, base: Path) -> None:
     stop_and_remove(base)
 
 
+def stop_server(server: PostgresServer) -> None:
+    """Stop the server at once (`pg_ctl stop -m immediate`), the way an outage or a crash does:
+    open connections are cut, new ones refused. Its data stays; `start_server` brings it back."""
+    cmd = [str(server.bin_dir / "pg_ctl"), "stop", "-D", str(server.data_dir), "-m", "immediate"]
+    _run(
+        [*cmd, "-w", "-t", str(STOP_TIMEOUT_S)],
+        _server_account(),
+        server.data_dir.parent,
+        STOP_TIMEOUT_S + 10,
+    )
+
+
+def start_server(server: PostgresServer) -> None:
+    """Start a server `stop_server` stopped, on the same port, and wait until it accepts logins."""
+    log_file = server.data_dir.parent / "server.log"
+    cmd = [str(server.bin_dir / "pg_ctl"), "start", "-D", str(server.data_dir), "-l", str(log_file)]
+    cmd += ["-w", "-t", str(START_TIMEOUT_S), "-o", f"-p {server.port}"]
+    try:
+        _run(cmd, _server_account(), server.data_dir.parent, START_TIMEOUT_S + 10)
+    except (PostgresStartError, subprocess.TimeoutExpired) as error:
+        raise PostgresStartError(f"PostgreSQL did not come back: {error}\n{_log_tail(log_file)}") from error
+
+
+def server_is_up(server: PostgresServer) -> bool:
+    """True when the server accepts the test login now."""
+    try:
+        psycopg2.connect(
+            server.dsn.replace(f"connect_timeout={CONNECT_TIMEOUT_S}", "connect_timeout=2")
+        ).close()
+    except psycopg2.OperationalError:
+        return False
+    return True
+
+
 @dataclass
 class _Cleanup:
     """Idempotent teardown shared by the context manager and the atexit hook."""

@@ -57,7 +57,7 @@ def schema(site: Site, prefix: str, parts: list[str]) -> Response:
     base = f"{prefix}/schema"
     with site.lock:
         if not parts:
-            data = {name: type_schema_wire(t.tdef) for name, t in site.tables.items()}
+            data = {name: type_schema_wire(site.tables[name].tdef) for name in site.entity_types()}
             return json_response(200, {"data": data, "links": {"self": base}})
         table = site.require(parts[0])
         path = f"{base}/{parts[0]}"

@@ -3,7 +3,7 @@
 Order for a data request: `down` -> latency (slept here, in the handler thread and outside
 the site lock, so concurrent requests overlap like on a real server) -> `before_request`
 hook -> error burst -> rate limit -> redirect -> the endpoint -> corruption -> dropped
-connection. The token endpoint only sees `down`, latency and its own error burst; the
+connection -> trickled body. The token endpoint only sees `down`, latency and its own error burst; the
 `/_sandbox/` admin routes see no faults at all.
 """
 
@@ -164,4 +164,5 @@ class App:
             resp = _corrupt(resp, corruption)
         if f.roll(f.drop_share):
             resp.drop = True
+        resp.trickle = f.take_trickle()
         return resp

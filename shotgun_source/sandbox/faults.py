@@ -2,8 +2,11 @@
 
 Share-based knobs (`rate_limit_share`, `drop_share`) draw from one RNG seeded by `seed`, so a
 test that sends the same requests in the same order sees the same faults. Counted knobs
-(`error_burst`, `corrupt_next`, `token_error_burst`, `redirect_next_to`) are consumed by the
-next matching requests. `reset()` restores every knob to the sandbox's defaults.
+(`error_burst`, `corrupt_next`, `token_error_burst`, `redirect_next_to`, `trickle_next`) are
+consumed by the next matching requests. `trickle` (seconds between two bytes; 0 is off) makes
+every data answer send its headers at once and then its body one byte at a time, the way an
+overloaded site or proxy does: each read of the socket gets a byte, so a client's read timeout
+never fires. `reset()` restores every knob to the sandbox's defaults.
 
 Knobs apply to data calls (entity, search, summarize, schema, preferences); the token
 endpoint has `token_error_burst`; `down` and `latency` apply to every ShotGrid route. The
@@ -54,6 +57,8 @@ class Faults:
             self.next_link_host: str | None = None
             self.redirect_next_to: str | None = None
             self.forbidden_status: int = 400
+            self.trickle: float = 0.0
+            self._trickles: list[float] = []
             self._errors: list[tuple[int, bool]] = []
             self._token_errors: list[int] = []
             self._corruptions: list[str] = []
@@ -69,6 +74,13 @@ class Faults:
         """The next `count` token requests fail with `status` (429 carries Retry-After)."""
         with self._lock:
             self._token_errors.extend([status] * count)
+
+    def trickle_next(self, count: int, interval: float = 1.0) -> None:
+        """The next `count` data answers send their body one byte every `interval` seconds."""
+        if interval <= 0:
+            raise ValueError(f"trickle interval must be above 0 seconds, got {interval}")
+        with self._lock:
+            self._trickles.extend([float(interval)] * count)
 
     def corrupt_next(self, kind: str, count: int = 1) -> None:
         """Damage the next `count` record responses: one of CORRUPTIONS."""
@@ -102,6 +114,11 @@ class Faults:
         with self._lock:
             return self._corruptions.pop(0) if self._corruptions else None
 
+    def take_trickle(self) -> float:
+        """Seconds between two body bytes of this answer (0: all at once)."""
+        with self._lock:
+            return self._trickles.pop(0) if self._trickles else self.trickle
+
     def take_redirect(self) -> str | None:
         with self._lock:
             url, self.redirect_next_to = self.redirect_next_to, None
@@ -129,6 +146,7 @@ class Faults:
             "token_lifetime": float,
             "down": bool,
             "forbidden_status": int,
+            "trickle": float,
         }
         for key, cast in simple.items():
             if key in settings:
@@ -142,6 +160,9 @@ class Faults:
         if "token_error_burst" in settings:
             tb = settings["token_error_burst"]
             self.token_error_burst(int(tb.get("count", 1)), int(tb.get("status", 503)))
+        if "trickle_next" in settings:
+            tn = settings["trickle_next"]
+            self.trickle_next(int(tn.get("count", 1)), float(tn.get("interval", 1.0)))
         if "corrupt_next" in settings:
             cn = settings["corrupt_next"]
             self.corrupt_next(str(cn["kind"]), int(cn.get("count", 1)))
@@ -158,6 +179,7 @@ class Faults:
                 "error_burst",
                 "token_error_burst",
                 "corrupt_next",
+                "trickle_next",
                 "revoke_all_tokens",
             }
         )
@@ -177,6 +199,8 @@ class Faults:
                 "next_link_host": self.next_link_host,
                 "redirect_next_to": self.redirect_next_to,
                 "forbidden_status": self.forbidden_status,
+                "trickle": self.trickle,
+                "pending_trickles": len(self._trickles),
                 "pending_errors": len(self._errors),
                 "pending_token_errors": len(self._token_errors),
                 "pending_corruptions": list(self._corruptions),

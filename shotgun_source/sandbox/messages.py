@@ -43,6 +43,7 @@ class Response:
     headers: dict[str, str] = field(default_factory=dict)
     rows: int = 0  # records served, for the request log
     drop: bool = False  # send headers and half the body, then close the connection
+    trickle: float = 0.0  # seconds between two body bytes (0: the body at once)
 
 
 def json_response(status: int, payload: Any, rows: int = 0) -> Response:

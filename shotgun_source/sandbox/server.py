@@ -13,6 +13,7 @@ import email.utils
 import hashlib
 import socket
 import threading
+import time
 import uuid
 import zlib
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -105,8 +106,23 @@ class _Handler(BaseHTTPRequestHandler):
             with contextlib.suppress(OSError):
                 self.connection.shutdown(socket.SHUT_RDWR)
             return
+        if resp.trickle > 0:
+            self._trickle(resp.body, resp.trickle)
+            return
         if resp.body:
             self.wfile.write(resp.body)
+
+    def _trickle(self, body: bytes, interval: float) -> None:
+        """The body a byte every `interval` seconds, until it is sent, the client hangs up or the
+        server stops (stop() shuts the socket down, so the next write fails)."""
+        for start in range(len(body)):
+            try:
+                self.wfile.write(body[start : start + 1])
+                self.wfile.flush()
+            except OSError:
+                self.close_connection = True
+                return
+            time.sleep(interval)
 
 
 class SandboxHTTPServer(ThreadingHTTPServer):

@@ -77,6 +77,7 @@ class Site:
         studio = generate(catalog, seed, scale, self.anchor, versions)
         self.tables: dict[str, Table] = {}
         self.by_code: dict[int, Table] = {}
+        self.disabled: set[str] = set()  # entity types switched off in the site's preferences
         for tdef in catalog:
             if tdef.name == "EventLogEntry":
                 continue
@@ -123,14 +124,12 @@ class Site:
 
     # lookup -------------------------------------------------------------------------
     def table(self, name: str) -> Table | None:
-        """A table by schema name (`HumanUser`) or plural slug (`human_users`)."""
+        """A table by schema name (`HumanUser`) or plural slug (`human_users`); None for a type
+        that is disabled, as the server answers 404 for it."""
         t = self.tables.get(name)
-        if t is not None:
-            return t
-        for t in self.tables.values():
-            if t.slug == name:
-                return t
-        return None
+        if t is None:
+            t = next((t for t in self.tables.values() if t.slug == name), None)
+        return t if t is not None and t.name not in self.disabled else None
 
     def require(self, name: str) -> Table:
         t = self.table(name)
@@ -139,7 +138,25 @@ class Site:
         return t
 
     def entity_types(self) -> list[str]:
-        return list(self.tables)
+        """The types the schema lists: every one but the disabled."""
+        return [name for name in self.tables if name not in self.disabled]
+
+    def disable_entity_type(self, name: str) -> None:
+        """Switch a type off, as a site admin does with a custom entity (or Episode): it leaves
+        `GET /schema` and every read of it answers 404 "Entity type 'X' does not exist."; its
+        records stay, and `enable_entity_type` brings them back."""
+        with self.lock:
+            self.require(name)
+            if name in ("HumanUser", "ApiUser", "Project", "EventLogEntry"):
+                raise errors.bad_request(f"{name} cannot be disabled.")
+            self.disabled.add(self.require(name).name)
+            self.generation += 1
+
+    def enable_entity_type(self, name: str) -> None:
+        with self.lock:
+            match = next((t.name for t in self.tables.values() if name in (t.name, t.slug)), name)
+            self.disabled.discard(match)
+            self.generation += 1
 
     def link(self, ref: int) -> dict[str, Any]:
         """Wire form of a link: id, the target's current name, type."""

@@ -14,6 +14,7 @@ import signal
 import subprocess
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
@@ -143,3 +144,46 @@ def run_and_kill(
         stderr="".join(watch.err),
         phases_seen=list(watch.seen),
     )
+
+
+@dataclass
+class Interrupted:
+    """A run something was done to while it ran (`run_and_act_when`): whether it was, and how it ended."""
+
+    acted: bool
+    returncode: int
+    stdout: str
+    stderr: str
+    seconds: float
+
+
+def run_and_act_when(
+    command: list[str],
+    cwd: Path,
+    env: dict[str, str],
+    condition: Callable[[], bool],
+    action: Callable[[], None],
+    timeout: float = 120.0,
+) -> Interrupted:
+    """Start `command`, call `action` as soon as `condition()` holds (polled every 2 ms) while it
+    runs, and wait for it to end. Its log stays at the user's level, so stderr is what users see."""
+    started = time.monotonic()
+    process = subprocess.Popen(
+        command, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    watch = _PhaseWatch(process)
+    acted = False
+    try:
+        while process.poll() is None and time.monotonic() - started < timeout:
+            if condition():
+                action()
+                acted = True
+                break
+            time.sleep(0.002)
+        returncode = process.wait(timeout=max(1.0, timeout - (time.monotonic() - started)))
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        watch.join()
+    return Interrupted(acted, returncode, "".join(watch.out), "".join(watch.err), time.monotonic() - started)

@@ -91,3 +91,71 @@ def test_site_down_longer_than_the_retries_fails_clearly_and_a_rerun_mends(
     assert not duplicate_keys(cli.database)
     assert_destination_matches_site(cli.attach(), site, TYPES)
     assert not problems, "\n".join(problems)
+
+
+TRICKLE_ENV = {**SMALL_RETRY_BUDGET, "RUNTIME__REQUEST_TIMEOUT": "2"}
+"""Two seconds per answer, three tries: a trickled answer fails within about seven seconds."""
+
+
+def _trickle_from_page(sandbox: Any, page: int, only_that_one: bool = False) -> None:
+    """Every answer from the `page`-th page request on trickles a byte a second (or that one only)."""
+    seen = {"n": 0}
+
+    def trip(request: Any) -> None:
+        if request.kind == "search":
+            seen["n"] += 1
+            if seen["n"] == page:
+                if only_that_one:
+                    sandbox.faults.trickle_next(1, interval=1.0)
+                else:
+                    sandbox.faults.trickle = 1.0
+
+    sandbox.faults.before_request = trip
+
+
+def test_a_site_that_trickles_its_answers_times_out_retries_and_fails_as_unavailable(
+    sandbox: Any, tmp_path: Path
+) -> None:
+    """Headers at once, then a byte a second: every socket read gets its byte within dlt's
+    request timeout, so only a deadline on the whole answer stops the run from hanging."""
+    cli = CliDir(tmp_path / "run")
+    site_env = sandbox.env()
+    first = cli.run(site_env, *ARGS, extra_env=TRICKLE_ENV)
+    assert first.returncode == 0, first.stderr
+    loaded, cursors = cli.snapshot(), cli.cursors()
+    site = sandbox.site
+    for entity_type in TYPES:
+        site.mutate(entity_type, 0.4, seed=3)
+
+    problems: list[str] = []
+    for when in ("from the schema reads on", "from the second page on"):
+        if when == "from the second page on":
+            _trickle_from_page(sandbox, 2)
+        else:
+            sandbox.faults.trickle = 1.0
+        started = time.monotonic()
+        failed = cli.run(site_env, *ARGS, extra_env=TRICKLE_ENV, timeout=60)
+        took = time.monotonic() - started
+        sandbox.faults.reset()
+        said = failed.stderr.strip()
+        if failed.returncode != 1:
+            problems.append(f"trickling {when}: exit status {failed.returncode}, not 1: {said[-1500:]}")
+        if "Traceback" in said or not said.startswith("error: ShotGrid did not answer in time"):
+            problems.append(f"trickling {when}: not one clear message but:\n{said[-1500:]}")
+        elif "unavailable" not in said or "again later" not in said:
+            problems.append(f"trickling {when}: no word of the site unavailable and a rerun: {said}")
+        if took > FAST:
+            problems.append(f"trickling {when}: failing took {took:.1f} s")
+        if cli.cursors() != cursors:
+            problems.append(f"trickling {when}: a cursor moved: {cli.cursors()} != {cursors}")
+        if cli.snapshot() != loaded:
+            problems.append(f"trickling {when}: the destination changed")
+    assert not problems, "\n".join(problems)
+
+    # one trickled page: dlt's retry treats it like any timeout and the run goes on
+    _trickle_from_page(sandbox, 1, only_that_one=True)
+    rerun = cli.run(site_env, *ARGS, extra_env=TRICKLE_ENV)
+    assert rerun.returncode == 0, rerun.stderr
+    assert "1 failed connections" in rerun.stdout, rerun.stdout
+    assert not duplicate_keys(cli.database)
+    assert_destination_matches_site(cli.attach(), site, TYPES)

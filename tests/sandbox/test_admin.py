@@ -42,6 +42,8 @@ def test_faults_over_http(sandbox: Sandbox) -> None:
     assert client.get("/api/v1/entity/Shot").status_code == 200
     admin(sandbox, "POST", "faults", json={"revoke_all_tokens": True})
     assert client.get("/api/v1/entity/Shot").status_code == 401
+    r = admin(sandbox, "POST", "faults", json={"trickle_next": {"count": 2, "interval": 0.01}, "trickle": 0})
+    assert r.status_code == 200 and r.json()["pending_trickles"] == 2 and r.json()["trickle"] == 0
     assert admin(sandbox, "POST", "faults", json={"no_such_knob": 1}).status_code == 400
 
 

@@ -105,6 +105,40 @@ def test_dropped_connections(sandbox: Sandbox) -> None:
     assert shots_page(client).status_code == 200
 
 
+def test_trickle_sends_the_headers_at_once_then_a_byte_per_interval(sandbox: Sandbox) -> None:
+    """A socket read timeout of 1 s never fires on a body that comes a byte every 0.01 s, yet the
+    body takes (bytes - 1) x 0.01 s; the counted form trickles only the next answers."""
+    client = Client(sandbox)
+    sandbox.faults.trickle_next(1, interval=0.01)
+    started = time.perf_counter()
+    with client.session.get(
+        f"{sandbox.url}/api/v1/entity/Shot",
+        params={"fields": "code", "page[size]": "1"},
+        stream=True,
+        timeout=(5, 1),
+    ) as r:
+        headers_after = time.perf_counter() - started
+        assert r.status_code == 200 and int(r.headers["Content-Length"]) > 40
+        first = next(r.raw.stream(1))
+        body = first + r.raw.read()
+    took = time.perf_counter() - started
+    assert headers_after < 0.5 and body.startswith(b"{")
+    assert took >= (len(body) - 1) * 0.01 * 0.9, f"{len(body)} bytes in {took:.2f} s"
+    assert shots_page(client).status_code == 200  # counted: the next answer comes at once
+    assert sandbox.faults.snapshot()["pending_trickles"] == 0
+
+    sandbox.faults.trickle = 0.05
+    closed = requests.Session()
+    closed.headers.update(client.session.headers)
+    with pytest.raises(
+        requests.exceptions.ConnectionError, match="Read timed out"
+    ):  # a shorter read timeout fires
+        closed.get(f"{sandbox.url}/api/v1/entity/Shot", params={"page[size]": "5"}, timeout=(5, 0.01))
+    closed.close()
+    sandbox.faults.reset()
+    assert shots_page(client).status_code == 200
+
+
 def test_down_answers_html_503_until_cleared(sandbox: Sandbox) -> None:
     client = Client(sandbox)
     sandbox.faults.down = True
@@ -181,9 +215,11 @@ def test_reset_restores_defaults(sandbox: Sandbox) -> None:
     f.latency, f.rate_limit_share, f.drop_share, f.down, f.token_lifetime = 1.0, 0.5, 0.5, True, 5
     f.error_burst(3)
     f.corrupt_next("no_data")
+    f.trickle, _ = 1.0, f.trickle_next(2)
     f.reset()
     snap = f.snapshot()
     assert snap["latency"] == 0 and snap["rate_limit_share"] == 0 and snap["down"] is False
     assert snap["token_lifetime"] == 600 and snap["pending_errors"] == 0 and snap["pending_corruptions"] == []
+    assert snap["trickle"] == 0 and snap["pending_trickles"] == 0
     client = Client(sandbox)
     assert shots_page(client).status_code == 200

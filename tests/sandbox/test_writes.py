@@ -243,6 +243,25 @@ def test_add_and_remove_fields(sandbox: Sandbox) -> None:
     ] == history
 
 
+def test_a_disabled_entity_type_leaves_the_schema_and_answers_404(sandbox: Sandbox) -> None:
+    client = Client(sandbox)
+    before = client.get("/api/v1/entity/CustomEntity01", fields="id").json()["data"]
+    sandbox.site.disable_entity_type("CustomEntity01")
+    assert "CustomEntity01" not in client.get("/api/v1/schema").json()["data"]
+    for path in (
+        "/api/v1/entity/CustomEntity01",
+        "/api/v1/entity/custom_entity01s",
+        "/api/v1/schema/CustomEntity01/fields",
+    ):
+        r = client.get(path)
+        assert r.status_code == 404 and error(r)["detail"].endswith("' does not exist."), path
+    assert client.search("CustomEntity01", []).status_code == 404
+    with pytest.raises(Exception, match="cannot be disabled"):
+        sandbox.site.disable_entity_type("Project")
+    sandbox.site.enable_entity_type("CustomEntity01")
+    assert client.get("/api/v1/entity/CustomEntity01", fields="id").json()["data"] == before
+
+
 def test_schema_endpoints(shared_sandbox: Sandbox) -> None:
     client = Client(shared_sandbox)
     everything = client.get("/api/v1/schema").json()
