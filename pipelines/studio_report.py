@@ -6,8 +6,10 @@
 Writes into `--out` (default ./studio_report):
   shots_by_status.svg     shots per project, stacked by status (waiting, ready, in progress, ...)
   versions_per_week.svg   versions created per week (Monday to Sunday, UTC), stacked by project
-  shots_by_status.csv, versions_per_week.csv   the same numbers, for a spreadsheet
-  index.html              both pictures and both tables on one page
+  days_in_status.svg      median days shots spend in each status, per project, from the field
+                          history (`shots_field_changes`; see the README's Field history)
+  shots_by_status.csv, versions_per_week.csv, days_in_status.csv   the same numbers
+  index.html              every picture and table on one page
 
 Only live records count: rows the site retired (`_sg_retired`, see the README) are left out. The
 SVG is written by hand (no plotting library to install); every bar carries its numbers in
@@ -22,7 +24,7 @@ import html
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import duckdb
@@ -146,6 +148,45 @@ def versions_per_week(con: duckdb.DuckDBPyConnection, dataset: str) -> list[tupl
     return [(w, str(p), int(n)) for w, p, n in rows]
 
 
+def days_in_status(
+    con: duckdb.DuckDBPyConnection, dataset: str, as_of: datetime
+) -> list[tuple[str, str, float, int]] | None:
+    """(project, status, median days, intervals) over the live shots' status intervals; None when
+    no field history was loaded.
+
+    An interval runs from one change of `sg_status_list` to the shot's next one; the status a shot
+    is in now counts its days up to `as_of`. Changes are read once per `event_id` (parquet files
+    can hold one twice), and the project is the shot's own now."""
+    changes = columns_of(con, dataset, "shots_field_changes")
+    if not changes:
+        return None
+    require(
+        changes, "shots_field_changes", ["event_id", "entity_id", "field", "new_value", "changed_at"], dataset
+    )
+    shots = columns_of(con, dataset, "shots")
+    require(shots, "shots", ["project__name"], dataset)
+    live = "not coalesce(s._sg_retired, false)" if "_sg_retired" in shots else "true"
+    rows = con.execute(
+        f"""
+        with status_changes as (
+            select entity_id, event_id, new_value as status, changed_at as started_at,
+                   lead(changed_at) over (partition by entity_id order by changed_at, event_id) as ended_at
+            from (select distinct on (event_id) * from "{dataset}".shots_field_changes) c
+            where field = 'sg_status_list'
+        )
+        select coalesce(s.project__name, '{NO_VALUE}') as project,
+               coalesce(i.status, '{NO_VALUE}') as status,
+               median(extract(epoch from (coalesce(i.ended_at, ?::timestamptz) - i.started_at)) / 86400.0),
+               count(*)
+        from status_changes i join "{dataset}".shots s on s.id = i.entity_id
+        where {live}
+        group by project, status order by project, status
+        """,
+        [as_of],
+    ).fetchall()
+    return [(str(p), str(st), float(d), int(n)) for p, st, d, n in rows]
+
+
 def status_order(statuses: set[str]) -> list[str]:
     known = [s for s in STATUS_ORDER if s in statuses]
     return known + sorted(statuses - set(known))
@@ -231,6 +272,84 @@ def stacked_bars_svg(
     return "\n".join(out) + "\n"
 
 
+def grouped_bars_svg(
+    title: str,
+    groups: Sequence[tuple[str, Sequence[tuple[str, float, int]]]],
+    series: Sequence[str],
+    series_labels: dict[str, str],
+    as_of: datetime,
+    bar_width: int = 14,
+) -> str:
+    """Bars side by side: one group per label (a project), one bar per series (a status) whose height
+    is its value (median days). Every bar is a `<rect>` with `data-project`, `data-status`,
+    `data-days` (4 decimals) and `data-intervals`, and a tooltip; `data-as-of` on the root says
+    until when the open intervals were counted."""
+    colors = {name: PALETTE[i % len(PALETTE)] for i, name in enumerate(series)}
+    left, top, plot_h, gap = 60, 50, 300, 18
+    group_w = max(1, len(series)) * bar_width
+    plot_w = max(1, len(groups)) * (group_w + gap) + gap
+    legend_w = 190
+    width = left + plot_w + 20 + legend_w
+    height = top + plot_h + 110
+    peak = max([value for _, bars in groups for _, value, _ in bars] + [1.0])
+    step = nice_step(int(peak) + 1)
+    y_max = step * -(-(int(peak) + 1) // step)
+    scale = plot_h / y_max
+    stamp = as_of.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    out = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}"'
+        f' viewBox="0 0 {width} {height}" font-family="Helvetica, Arial, sans-serif" font-size="12"'
+        f' data-as-of="{stamp}">',
+        f"<title>{esc(title)}</title>",
+        f'<rect width="{width}" height="{height}" fill="#ffffff"/>',
+        f'<text x="{left}" y="28" font-size="16" font-weight="bold">{esc(title)}</text>',
+    ]
+    for tick in range(0, y_max + 1, step):
+        y = top + plot_h - tick * scale
+        out.append(f'<line x1="{left}" x2="{left + plot_w}" y1="{y:.1f}" y2="{y:.1f}" stroke="#e4e7eb"/>')
+        out.append(f'<text x="{left - 8}" y="{y + 4:.1f}" text-anchor="end" fill="#52606d">{tick:,}</text>')
+    out.append(
+        f'<line x1="{left}" x2="{left}" y1="{top}" y2="{top + plot_h}" stroke="#52606d"/>'
+        f'<line x1="{left}" x2="{left + plot_w}" y1="{top + plot_h}" y2="{top + plot_h}" stroke="#52606d"/>'
+        f'<text x="14" y="{top + plot_h / 2:.0f}" transform="rotate(-90 14 {top + plot_h / 2:.0f})"'
+        ' text-anchor="middle" fill="#52606d">median days</text>'
+    )
+    for i, (label, bars) in enumerate(groups):
+        x0 = left + gap + i * (group_w + gap)
+        values = {name: (value, count) for name, value, count in bars}
+        for j, name in enumerate(series):
+            if name not in values:
+                continue
+            value, count = values[name]
+            h = value * scale
+            x = x0 + j * bar_width
+            tip = (
+                f"{label}, {series_labels.get(name, name)}: median {value:.1f} days over {count:,} intervals"
+            )
+            out.append(
+                f'<rect x="{x}" y="{top + plot_h - h:.2f}" width="{bar_width - 2}" height="{h:.2f}"'
+                f' fill="{colors[name]}" data-project="{esc(label)}" data-status="{esc(name)}"'
+                f' data-days="{value:.4f}" data-intervals="{count}"><title>{esc(tip)}</title></rect>'
+            )
+        cx = x0 + group_w / 2
+        ly = top + plot_h + 14
+        out.append(
+            f'<text x="{cx:.1f}" y="{ly}" text-anchor="end" transform="rotate(-40 {cx:.1f} {ly})">'
+            f"{esc(label)}</text>"
+        )
+    lx = left + plot_w + 20
+    for j, name in enumerate(series):
+        ly = top + j * 20
+        out.append(f'<rect x="{lx}" y="{ly}" width="12" height="12" fill="{colors[name]}"/>')
+        out.append(f'<text x="{lx + 18}" y="{ly + 10}">{esc(series_labels.get(name, name))}</text>')
+    out.append(
+        f'<text x="{left}" y="{height - 8}" fill="#52606d">A status a shot is still in counts its days'
+        f" until {esc(stamp)}.</text>"
+    )
+    out.append("</svg>")
+    return "\n".join(out) + "\n"
+
+
 def nice_step(peak: int) -> int:
     """A round tick step (1, 2, 5 x 10^n) giving about five gridlines up to `peak`."""
     raw = max(1.0, peak / 5)
@@ -274,6 +393,14 @@ def versions_chart(rows: Sequence[tuple[date, str, int]]) -> str:
     )
 
 
+def days_chart(rows: Sequence[tuple[str, str, float, int]], as_of: datetime) -> str:
+    statuses = status_order({s for _, s, _, _ in rows})
+    projects = sorted({p for p, _, _, _ in rows})
+    groups = [(p, [(s, d, n) for q, s, d, n in rows if q == p]) for p in projects]
+    labels = {s: status_label(s) for s in statuses}
+    return grouped_bars_svg("Median days in each shot status, per project", groups, statuses, labels, as_of)
+
+
 def write_csv(path: Path, header: Sequence[str], rows: Sequence[Sequence[object]]) -> None:
     with path.open("w", newline="", encoding="utf-8") as f:
         writer = csv.writer(f)
@@ -287,16 +414,19 @@ def html_table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
-def write_report(database: Path, dataset: str, out: Path) -> dict[str, Path]:
-    """Query the file, write the pictures, tables and page; the paths written, by name."""
+def write_report(database: Path, dataset: str, out: Path, as_of: datetime | None = None) -> dict[str, Path]:
+    """Query the file, write the pictures, tables and page; the paths written, by name. `as_of`
+    (default now) ends the intervals of the statuses shots are still in."""
     if not database.is_file():
         raise SystemExit(
             f"error: {database} does not exist. Load one first (python pipelines/shotgun_pipeline.py --demo)"
             " or pass --database."
         )
+    as_of = as_of or datetime.now(UTC).replace(microsecond=0)
     with duckdb.connect(str(database), read_only=True) as con:
         shots = shots_by_status(con, dataset)
         versions = versions_per_week(con, dataset)
+        days = days_in_status(con, dataset, as_of)
     out.mkdir(parents=True, exist_ok=True)
     files = {
         "shots_svg": out / "shots_by_status.svg",
@@ -305,6 +435,22 @@ def write_report(database: Path, dataset: str, out: Path) -> dict[str, Path]:
         "versions_csv": out / "versions_per_week.csv",
         "index": out / "index.html",
     }
+    days_section = (
+        "<h2>Days in each shot status</h2>\n<p>No field history in this dataset (history_fields is off,"
+        " or Shot was not loaded): see the README's Field history.</p>"
+    )
+    if days is not None:
+        files["days_svg"] = out / "days_in_status.svg"
+        files["days_csv"] = out / "days_in_status.csv"
+        files["days_svg"].write_text(days_chart(days, as_of), encoding="utf-8")
+        days_rows = [(p, s, f"{d:.4f}", n) for p, s, d, n in days]
+        shown = [(p, s, f"{d:.1f}", n) for p, s, d, n in days]
+        write_csv(files["days_csv"], ["project", "status", "median_days", "intervals"], days_rows)
+        days_section = f"""<h2>Median days in each shot status, per project</h2>
+<p>From each status change to the shot's next one; a status a shot is still in counts until
+{esc(as_of.strftime("%Y-%m-%d %H:%M UTC"))}.</p>
+<img src="{files["days_svg"].name}" alt="median days in each status per project">
+{html_table(["project", "status", "median days", "intervals"], shown)}"""
     files["shots_svg"].write_text(shots_chart(shots), encoding="utf-8")
     files["versions_svg"].write_text(versions_chart(versions), encoding="utf-8")
     write_csv(files["shots_csv"], ["project", "status", "shots"], shots)
@@ -324,6 +470,7 @@ td,th{{border:1px solid #cbd2d9;padding:2px 8px;text-align:left}}</style></head>
 <h2>Versions created per week</h2>
 <img src="{files["versions_svg"].name}" alt="versions per week">
 {html_table(["week", "project", "versions"], versions_rows)}
+{days_section}
 </body></html>
 """
     files["index"].write_text(page, encoding="utf-8")

@@ -77,7 +77,7 @@ DEMO_NEXT_STEPS = "\n".join(
         "Next steps:",
         "  dlt pipeline shotgun_demo show     dlt's dashboard in your browser: tables, row counts, SQL",
         f"""  python -c "import duckdb; duckdb.connect('shotgun_demo.duckdb').sql('{DEMO_QUERY}').show()\"""",
-        "  python pipelines/studio_report.py  pictures: shots by status, versions per week",
+        "  python pipelines/studio_report.py  pictures: shots by status, versions per week, days in status",
         '  Your own site: set site_url and a script\'s name and key (README, "Loading your own site"),'
         " then run without --demo.",
     ]
@@ -116,6 +116,19 @@ def parser(prog: str | None = None) -> argparse.ArgumentParser:
         "--page-size", type=int, help=f"rows per request, 1..{MAX_PAGE_SIZE} (default: {DEFAULT_PAGE_SIZE})"
     )
     parser.add_argument("--pipeline-name", help=f"dlt pipeline name (default: {PIPELINE_NAME})")
+    parser.add_argument(
+        "--history",
+        metavar="FIELDS",
+        help="field history into <table>_field_changes: off, status (each type's status fields, the"
+        " default), or Type.field names (Shot.sg_status_list,Shot.sg_cut_in), which replace the default"
+        " for the types they name (default: [sources.shotgun] history_fields)",
+    )
+    parser.add_argument(
+        "--history-since",
+        metavar="WHEN",
+        help='how far back a first run reads field history: "30 days" (the default), a date, or a UTC'
+        " time (1970-01-01T00:00:00Z: the whole event log)",
+    )
     parser.add_argument(
         "--lock-timeout",
         type=float,
@@ -259,6 +272,10 @@ def run_locked(args: argparse.Namespace, pipeline_name: str, progress: Collector
         source_args["entities"] = args.entities
     if args.page_size is not None:
         source_args["page_size"] = args.page_size
+    if args.history is not None:
+        source_args["history_fields"] = args.history
+    if args.history_since is not None:
+        source_args["history_since"] = args.history_since
     if args.demo:
         with demo_site() as site:
             # each demo's sandbox is new, so a demo always starts over

@@ -60,10 +60,12 @@ python-api documents: Shot, Asset, Sequence, Version, Episode, Playlist, Publish
 DEFAULT_LINK_NAME_FIELDS = ("code", "name")
 EVENT_FIELDS = ["event_type", "attribute_name", "created_at", "meta", "entity"]
 """What an event-log read asks for: enough to tell retirements, revivals and renames apart."""
+HISTORY_FIELDS = ["user", "project"]
+"""What it also asks for when it brings field history (`history.py`): who, and in which project."""
 NOT_EVENT_LOG_READER = (
-    "The credentials may not read the event log (EventLogEntry), where retirements and renames are"
-    ' read from. Give them read access to EventLogEntry, or set deletes = "ignore" and'
-    " refresh_link_names = false."
+    "The credentials may not read the event log (EventLogEntry), where retirements, renames and field"
+    ' history are read from. Give them read access to EventLogEntry, or set deletes = "ignore",'
+    " refresh_link_names = false and history_fields = false."
 )
 
 
@@ -119,6 +121,8 @@ class EventChanges:
     """Renamed records of the types this one links to, by type."""
     events: list[tuple[int, str, int]] = field(default_factory=list)
     """(event id, created_at, entity id) of every event read, applied by an earlier run or not."""
+    history: list[dict[str, Any]] = field(default_factory=list)
+    """Change events of this type's history fields that no earlier run wrote (`history.py`)."""
 
     @property
     def state_changed(self) -> set[int]:
@@ -140,6 +144,7 @@ class EventLogReader:
         fields: str | list[str],
         page_size: int,
         refresh_link_names: bool,
+        history_fields: Sequence[str] = (),
     ) -> None:
         self.session = session
         self.schema = schema
@@ -147,31 +152,40 @@ class EventLogReader:
         self.fields = fields
         self.page_size = page_size
         self.refresh_link_names = refresh_link_names
+        self.history_fields = list(history_fields)
 
     @property
     def reads_events(self) -> bool:
         """False when there is nothing to ask the event log (deletes ignored, renames not followed
-        or nothing linked): then not even one request is made."""
-        return self._event_filters("", "") is not None
+        or nothing linked, no field history): then not even one request is made."""
+        return self._event_filters("", "", self.history_fields) is not None
 
     # -- the event log -------------------------------------------------------------------------
 
-    def _event_filters(self, start: str, end: str) -> dict[str, Any] | None:
-        """(this type's retirements or revivals) or (renames of the types it links to), in the window."""
+    def _event_filters(
+        self, start: str, end: str, history_fields: Sequence[str] = ()
+    ) -> dict[str, Any] | None:
+        """(this type's retirements or revivals) or (renames of the types it links to) or (changes of
+        its `history_fields`), in the window."""
         entity_type = self.schema.entity_type
         wanted: list[Any] = []
         if self.mode != "ignore":
             wanted.append(
                 ["event_type", "in", [f"Shotgun_{entity_type}_{k}" for k in ("Retirement", "Revival")]]
             )
-        targets = sorted({t for types in self.schema.link_targets.values() for t in types})
+        targets, names = self._rename_targets()
         if self.refresh_link_names and targets:
-            names = sorted({n for t in targets for n in LINK_NAME_FIELDS.get(t, DEFAULT_LINK_NAME_FIELDS)})
             renames = [
                 ["event_type", "in", [f"Shotgun_{t}_Change" for t in targets]],
                 ["attribute_name", "in", names],
             ]
             wanted.append({"logical_operator": "and", "conditions": renames})
+        if history_fields:
+            history = [
+                ["event_type", "is", f"Shotgun_{entity_type}_Change"],
+                ["attribute_name", "in", list(history_fields)],
+            ]
+            wanted.append({"logical_operator": "and", "conditions": history})
         if not wanted:
             return None
         return {
@@ -182,16 +196,21 @@ class EventLogReader:
             ],
         }
 
-    def changes(self, start: str, end: str, applied: set[int]) -> EventChanges:
+    def changes(
+        self, start: str, end: str, applied: set[int], history_fields: Sequence[str] = ()
+    ) -> EventChanges:
         """The events in [start, end] that an earlier run has not applied, sorted into state changes
-        of this type's records and renames of the records it links to."""
+        of this type's records, renames of the records it links to, and changes of its
+        `history_fields` (an event can be both of the last two: an Asset renamed, Assets link to)."""
         changes = EventChanges()
-        filters = self._event_filters(start, end)
+        filters = self._event_filters(start, end, history_fields)
         if filters is None:
             return changes
         own = f"Shotgun_{self.schema.entity_type}_"
+        history = set(history_fields)
+        fields = EVENT_FIELDS + HISTORY_FIELDS if history else EVENT_FIELDS
         last_state_event: dict[int, int] = {}
-        for event in self._records(EVENT_TYPE, {"filters": filters, "fields": EVENT_FIELDS}):
+        for event in self._records(EVENT_TYPE, {"filters": filters, "fields": fields}):
             attributes = event.get("attributes") or {}
             meta = attributes.get("meta") or {}
             link = ((event.get("relationships") or {}).get("entity") or {}).get("data") or {}
@@ -202,6 +221,10 @@ class EventLogReader:
             changes.events.append((event["id"], str(attributes.get("created_at") or ""), entity_id))
             if event["id"] in applied:
                 continue
+            if event_type == f"{own}Change" and attributes.get("attribute_name") in history:
+                changes.history.append(event)
+                if not self._is_rename(event_type, attributes.get("attribute_name")):
+                    continue
             if event_type.startswith(own) and not event_type.endswith("_Change"):
                 # the record's state is read again; the time only says when it was retired
                 if event["id"] >= last_state_event.get(entity_id, -1):
@@ -212,6 +235,19 @@ class EventLogReader:
                 target = meta.get("entity_type") or link.get("type") or event_type.split("_")[1]
                 changes.renamed.setdefault(str(target), set()).add(entity_id)
         return changes
+
+    def _is_rename(self, event_type: str, attribute_name: Any) -> bool:
+        """A Change event the rename branch of the filter asked for (a link-name field of a type
+        this type links to)."""
+        targets, names = self._rename_targets()
+        parts = event_type.split("_")
+        return self.refresh_link_names and len(parts) == 3 and parts[1] in targets and attribute_name in names
+
+    def _rename_targets(self) -> tuple[list[str], list[str]]:
+        """The types this type links to, and the fields their link names come from."""
+        targets = sorted({t for types in self.schema.link_targets.values() for t in types})
+        names = sorted({n for t in targets for n in LINK_NAME_FIELDS.get(t, DEFAULT_LINK_NAME_FIELDS)})
+        return targets, names
 
     def linking_ids(self, renamed: dict[str, set[int]]) -> set[int]:
         """Ids of the live rows that link to a renamed record (their link names are stale)."""

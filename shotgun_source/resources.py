@@ -9,7 +9,9 @@ state, whatever the destination (merge tables or append-only files):
 3. The window is read (`updated_at` between the cursor less the lookback and `window_end`), leaving
    out the records the event log named:
 4. those are read again after the window, in their state then (live, retired, or gone), so the one
-   copy of each that the load gets is also the newest read of it.
+   copy of each that the load gets is also the newest read of it;
+5. the changes of the type's history fields go to its history table (`history.py`): those the
+   event-log read brought, then the reads of fields whose history is behind (a first run's backfill).
 
 The window is filtered by the site, so dlt's incremental only keeps the cursor (`advance`), and rows
 read for the event log, whose `updated_at` is old, pass through it.
@@ -36,6 +38,7 @@ from .columns import (
 )
 from .deletes import EventChanges, EventLogReader, Stamp, retirement_columns, shift
 from .errors import ShotgunConfigError
+from .history import FieldHistory, HistoryRun, history_table_hints
 from .reader import WindowReader
 from .reads import EntityRead, overlap_seconds
 from .schema import EntitySchema
@@ -81,15 +84,24 @@ class EntityResource(DltResource):
     credentials and request counts (`shotgun_source.load` reports them)."""
 
     site_session: SiteSession | None = None
+    history_fields: list[str] | None = None
+    """The fields whose changes this resource records in its history table (None: no history)."""
 
 
 class EntityRows:
     """The rows of one entity type for one run, in the order the module docstring explains."""
 
-    def __init__(self, session: SiteSession, read: EntityRead, settings: ReadSettings) -> None:
+    def __init__(
+        self,
+        session: SiteSession,
+        read: EntityRead,
+        settings: ReadSettings,
+        history: FieldHistory | None = None,
+    ) -> None:
         self.session = session
         self.read = read
         self.settings = settings
+        self.history = history
         schema = read.schema
         mark_columns = retirement_columns(settings.deletes)
         converter = PageConverter(schema, read.marks, mark_columns)
@@ -108,6 +120,7 @@ class EntityRows:
             read.field_list,
             settings.page_size,
             settings.refresh_link_names,
+            history.fields if history is not None else (),
         )
         self.root_hints = root_table_hints(schema, mark_columns)
 
@@ -168,14 +181,20 @@ class EntityRows:
         window_end = self.session.window_end()
         state = dlt.current.resource_state()
         newest: dt.datetime | None = None
+        history: HistoryRun | None = None
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"shotgun-{schema.table_name}") as pool:
             planned: Future[EventLogPlan] | None = None
             if self.follows_event_log:
                 # the state and the destination are read here: dlt's context lives in this thread
-                since = self._events_read_to(state) or window_end
+                read_to = self._events_read_to(state)
+                since = read_to or window_end
                 applied = set(state.get("applied_events") or ())
                 reconciled = self.events.reconcile() if self.settings.reconcile_deletes else None
-                planned = pool.submit(self._plan, since, applied, reconciled, window_end)
+                if self.history is not None:
+                    overlap = overlap_seconds(self.settings.lookback_seconds)
+                    history = self.history.plan(state, read_to, window_end, overlap)
+                riding = history.riding if history is not None else []
+                planned = pool.submit(self._plan, since, applied, reconciled, window_end, riding)
             filters = self.read.window_filters([window.start_value, window_end])
             pages = self.windows.pages(filters, stamp.live)
             first = next(pages)  # read while the event log is
@@ -189,7 +208,11 @@ class EntityRows:
             if plan is not None:
                 for page in self.events.current_pages(later, plan.changes.retired_at, window_end, stamp):
                     yield from self.items(page, root_hints, link_hints)
+                if history is not None:
+                    yield from self._history_items(history, plan, applied, load_id, appends, window_end)
                 self._remember(plan, window_end, state)
+                if history is not None:
+                    history.remember(state)
         advance_cursor(window, newest)
 
     def _events_read_to(self, state: dict[str, Any]) -> str | None:
@@ -202,14 +225,38 @@ class EntityRows:
         )
         return legacy.get("events_read_to")
 
+    def _history_items(
+        self,
+        history: HistoryRun,
+        plan: EventLogPlan,
+        applied: set[int],
+        load_id: str,
+        appends: bool,
+        window_end: str,
+    ) -> Iterator[Any]:
+        """The history table's rows, as a table variant of this resource; the caught-up events the
+        next run re-scans count as applied, like the event-log read's."""
+        assert self.history is not None
+        hints = dlt.mark.make_hints(**history_table_hints(self.read.schema, appends))
+        next_start = shift(window_end, overlap_seconds(self.settings.lookback_seconds))
+        for table in history.tables(plan.changes.history, applied, load_id, next_start):
+            yield dlt.mark.with_hints(table, hints, create_table_variant=True)
+        plan.changes.events.extend(history.recent)
+
     def _plan(
-        self, since: str, applied: set[int], reconciled: tuple[set[int], set[int]] | None, window_end: str
+        self,
+        since: str,
+        applied: set[int],
+        reconciled: tuple[set[int], set[int]] | None,
+        window_end: str,
+        history_fields: list[str],
     ) -> EventLogPlan:
-        """What the event log (and the reconciliation) says must be read again after the window."""
+        """What the event log (and the reconciliation) says must be read again after the window, and
+        the changes of the history fields that ride on its read."""
         plan = EventLogPlan()
         if self.events.reads_events:
             start = shift(since, overlap_seconds(self.settings.lookback_seconds))
-            plan.changes = self.events.changes(start, window_end, applied)
+            plan.changes = self.events.changes(start, window_end, applied, history_fields)
         plan.state_ids = plan.changes.state_changed
         if reconciled is not None:
             gone, missing = reconciled
@@ -274,14 +321,16 @@ def refuse_old_layout(schema: EntitySchema) -> None:
     )
 
 
-def entity_resource(session: SiteSession, read: EntityRead, settings: ReadSettings) -> DltResource:
+def entity_resource(
+    session: SiteSession, read: EntityRead, settings: ReadSettings, history: FieldHistory | None = None
+) -> DltResource:
     """One entity type's resource: merged on `id`, incremental on its cursor; a type without a
     timestamp to window on is read whole and replaced. Column hints travel with each table (the
-    root and every link table are dlt table variants), not on the resource: a variant starts as a
-    copy of the resource's hints, and root columns would land in every link table."""
+    root, every link table and the history table are dlt table variants), not on the resource: a
+    variant starts as a copy of the resource's hints, and root columns would land in every link table."""
     schema = read.schema
     cursor = schema.cursor_field
-    rows = EntityRows(session, read, settings)
+    rows = EntityRows(session, read, settings, history)
 
     def whole() -> Iterator[Any]:
         yield from rows.rows(None)
@@ -306,5 +355,6 @@ def entity_resource(session: SiteSession, read: EntityRead, settings: ReadSettin
         _impl_cls=EntityResource,
     )
     resource.site_session = session  # type: ignore[attr-defined]
+    resource.history_fields = list(history.fields) if history is not None else None  # type: ignore[attr-defined]
     quiet_json_hint_notices(schema.table_name)
     return resource

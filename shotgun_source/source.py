@@ -16,6 +16,7 @@ from dlt.extract import DltResource
 from .auth import ShotgunAuth
 from .deletes import check_delete_mode, live_row_marks, retirement_columns
 from .errors import ShotgunConfigError
+from .history import DEFAULT_HISTORY_SINCE, FieldHistory, check_history_since, resolve_history_fields
 from .paginator import check_page_size
 from .reads import EntityRead
 from .resources import ReadSettings, entity_resource
@@ -47,6 +48,8 @@ def shotgun_source(
     refresh_link_names: bool = True,
     max_concurrent_requests: int = DEFAULT_MAX_CONCURRENT_REQUESTS,
     parallel_ranges: int = DEFAULT_PARALLEL_RANGES,
+    history_fields: Any = None,
+    history_since: str = DEFAULT_HISTORY_SINCE,
 ) -> list[DltResource]:
     """Resources for ShotGrid entity types, incremental on `updated_at` and merged on `id`.
 
@@ -74,6 +77,14 @@ def shotgun_source(
             `<link>__name` changes, their `updated_at` does not). Read from the event log.
         max_concurrent_requests: Page requests in flight at once, all entity types together.
         parallel_ranges: Threads one large entity type's id ranges are read on (1: one by one).
+        history_fields: The fields whose every change is recorded in `<table>_field_changes`, from
+            the event log. Default: each type's status_list fields, whenever the run reads the
+            event log anyway (deletes or renames); False (or "off", []) records none; a mapping of
+            entity types to field lists replaces the default for the types it names; "Type.field"
+            names (a list, or one comma-separated string) do the same; True: the default always.
+        history_since: How far back a first run reads history (and a field added later): a UTC time
+            ("2024-01-31T00:00:00Z"), a date, or days before the run ("30 days", the default);
+            "1970-01-01T00:00:00Z" reads the whole event log.
 
     Returns:
         One resource per entity type, named by the server's plural slug (`shots`, `human_users`).
@@ -82,6 +93,7 @@ def shotgun_source(
     _check_positive("max_concurrent_requests", max_concurrent_requests)
     _check_positive("parallel_ranges", parallel_ranges)
     mode = check_delete_mode(deletes)
+    since = check_history_since(history_since)
     auth = credentials.bind(site_url)
     session = SiteSession(auth.site_url or normalize_site_url(site_url), auth, max_concurrent_requests)
     site = ShotgunSite(session.site_url, auth)
@@ -100,9 +112,16 @@ def shotgun_source(
         parallel_ranges=parallel_ranges,
     )
     extra_columns, marks = retirement_columns(mode), live_row_marks(mode)
+    reads_event_log = mode != "ignore" or refresh_link_names
+    history = resolve_history_fields(history_fields, schemas, default_on=reads_event_log)
     return [
         entity_resource(
-            session, EntityRead.of(schema, selected.get(schema.entity_type), extra_columns, marks), settings
+            session,
+            EntityRead.of(schema, selected.get(schema.entity_type), extra_columns, marks),
+            settings,
+            FieldHistory(session, schema, history[schema.entity_type], since, page_size)
+            if schema.entity_type in history
+            else None,
         )
         for schema in schemas
     ]

@@ -185,7 +185,8 @@ def _read(where: Readable, table: str) -> list[dict[str, Any]]:
 
 def raw_row_count(where: Readable, table: str) -> int:
     """Rows the destination holds in `table`, every load's rows of an append-only destination included."""
-    return len(_dataset(where)[table].select("id").fetchall())
+    relation = _dataset(where)[table]
+    return len(relation.select(next(iter(relation.columns))).fetchall())
 
 
 def _newest_rows(rows: list[dict[str, Any]], out: Tables) -> list[dict[str, Any]]:

@@ -79,3 +79,46 @@ def test_entities_from_an_environment_variable(sandbox: Any, tmp_path: Path) -> 
         result = run_script(cwd, env={**sandbox.env(), "SOURCES__SHOTGUN__ENTITIES": value})
         assert result.returncode == 0, result.stderr
         assert {"shots", "versions"} <= set(summary_rows(result.stdout)) and "tasks" not in result.stdout
+
+
+def test_history_flags(sandbox: Any, tmp_path: Path) -> None:
+    """`--history off` loads no history table; `Type.field` names replace the default for their types
+    (the others keep their status history); `--history-since` reaches back; a bad one exits 2."""
+    off = run_script(
+        with_project_config(tmp_path / "off"),
+        "--entities",
+        "Shot,Version",
+        "--history",
+        "off",
+        env=sandbox.env(),
+    )
+    assert off.returncode == 0, off.stderr
+    assert not [t for t in summary_rows(off.stdout) if t.endswith("_field_changes")]
+
+    cwd = with_project_config(tmp_path / "named")
+    named = run_script(
+        cwd,
+        "--entities",
+        "Shot,Version",
+        "--history",
+        "Shot.sg_status_list,Shot.sg_cut_in",
+        "--history-since",
+        "1970-01-01",
+        env=sandbox.env(),
+    )
+    assert named.returncode == 0, named.stderr
+    counts = table_counts(cwd / "shotgun_pipeline.duckdb", "shotgun")
+    changes = sandbox.site.records("EventLogEntry")
+    for table, entity_type, fields in (
+        ("shots_field_changes", "Shot", {"sg_status_list", "sg_cut_in"}),
+        ("versions_field_changes", "Version", {"sg_status_list"}),
+    ):
+        on_site = [
+            e
+            for e in changes
+            if e["event_type"] == f"Shotgun_{entity_type}_Change" and e["attribute_name"] in fields
+        ]
+        assert counts[table] == len(on_site) > 0, table
+
+    bad = run_script(with_project_config(tmp_path / "bad"), "--history-since", "soon", env=sandbox.env())
+    assert bad.returncode == 2 and "history_since must be" in bad.stderr

@@ -9,6 +9,11 @@ revive, or `commit_event`) are ordinary appended rows.
 
 On a real site `entity` reads null once its target is retired, while `meta` keeps
 `entity_type`/`entity_id`; `LiveRefColumn` applies that rule at read time.
+
+A real site never rewrites an event, yet a generated event's `user`, `project` and
+`description` come from its record's row, which later writes change. `EventOrigins` keeps a
+row's values from just before its first write (copy on write: nothing is kept for rows never
+written, so a million untouched Versions cost nothing), and the generated events read those.
 """
 
 from __future__ import annotations
@@ -84,8 +89,39 @@ class LiveRefColumn(Column):
         self.inner.append(value)
 
 
+class EventOrigins:
+    """What one table's generated rows looked like when their generated events were written.
+
+    Installed as the table's `before_write` hook: the first write to a generated row first keeps
+    its authors, project and display name, which its generated events go on reading."""
+
+    def __init__(self, table: Table) -> None:
+        self.table = table
+        self.generated = table.n
+        self.kept: dict[int, tuple[int | None, int | None, int | None, str | None]] = {}
+        table.before_write = self.keep
+
+    def keep(self, row: int) -> None:
+        if row < self.generated and row not in self.kept:
+            self.kept[row] = self._now(row)
+
+    def _now(self, row: int) -> tuple[int | None, int | None, int | None, str | None]:
+        columns = self.table.columns
+        return (
+            columns["created_by"].get(row) if "created_by" in columns else None,
+            columns["updated_by"].get(row) if "updated_by" in columns else None,
+            columns["project"].get(row) if "project" in columns else None,
+            self.table.display_name(row),
+        )
+
+    def of(self, row: int) -> tuple[int | None, int | None, int | None, str | None]:
+        """(created_by, updated_by, project, display name) as the generated events saw them."""
+        kept = self.kept.get(row)
+        return kept if kept is not None else self._now(row)
+
+
 class InitialEvents:
-    """Field values of the generated events, computed from their keys."""
+    """Field values of the generated events, computed from their keys and their rows' origins."""
 
     def __init__(
         self,
@@ -98,6 +134,7 @@ class InitialEvents:
         self.studio = studio
         self.by_code = tables_by_code
         self.seed = seed
+        self.origins = {code: EventOrigins(table) for code, table in tables_by_code.items()}
 
     def decode(self, row: int) -> tuple[int, Table, int, int]:
         key = self.keys[row]
@@ -120,12 +157,12 @@ class InitialEvents:
 
     def project(self, row: int) -> int | None:
         _, table, trow, _ = self.decode(row)
-        return table.columns["project"].get(trow) if "project" in table.columns else None
+        return self.origins[table.type_code].of(trow)[2]
 
     def user(self, row: int) -> int | None:
         _, table, trow, kind = self.decode(row)
-        field = "created_by" if kind == KIND_NEW else "updated_by"
-        return table.columns[field].get(trow)
+        created_by, updated_by, _, _ = self.origins[table.type_code].of(trow)
+        return created_by if kind == KIND_NEW else updated_by
 
     def meta(self, row: int) -> dict[str, Any]:
         _, table, trow, kind = self.decode(row)
@@ -139,7 +176,7 @@ class InitialEvents:
 
     def description(self, row: int) -> str:
         _, table, trow, kind = self.decode(row)
-        name = table.display_name(trow)
+        name = self.origins[table.type_code].of(trow)[3]
         if kind == KIND_CHANGE:
             attr = self.studio.change_attr[table.name]
             return f"{table.tdef.display_name} {name!r}: changed {attr}"

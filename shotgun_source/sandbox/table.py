@@ -6,6 +6,7 @@ mapping is arithmetic and a keyset query on id is a slice of rows.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from .catalog import display_field
@@ -37,6 +38,9 @@ class Table:
         self.index_field = "updated_at" if "updated_at" in self.fields else "created_at"
         self.index = TimeIndex(self.columns[self.index_field].get, n_rows)
         self._name_field = display_field(self.name)
+        self.before_write: Callable[[int], None] | None = None
+        """Called with the row before any field of it changes: the event log keeps what its generated
+        events said about the row (a real site never rewrites an event)."""
 
     # ids and rows -------------------------------------------------------------------
     def row_for_id(self, entity_id: int) -> int | None:
@@ -59,6 +63,8 @@ class Table:
         return self.columns[field].get(row)
 
     def set(self, field: str, row: int, value: Any) -> None:
+        if self.before_write is not None:
+            self.before_write(row)
         col = self.columns[field]
         if field == self.index_field:
             old = col.get(row)

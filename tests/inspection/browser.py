@@ -139,6 +139,17 @@ class Page:
         )
         return int(self.evaluate(script))
 
+    def click_labelled(self, aria_label: str) -> int:
+        """Click every enabled button whose `aria-label` is `aria_label` (icon buttons: a table's
+        "Next page"); how many there were."""
+        script = (
+            "const buttons = deepAll(document, 'button', []).filter(b => !b.disabled &&"
+            " b.getAttribute('aria-label') === "
+            + json.dumps(aria_label)
+            + "); buttons.forEach(b => b.click()); return buttons.length;"
+        )
+        return int(self.evaluate(script))
+
     def click_until(self, label: str, ready: Callable[[str], bool], timeout: float, every: float = 15) -> str:
         """Clicks the `label` button, again every `every` seconds, until `ready(text)` holds: a
         click that lands before the page's kernel is listening does nothing. Fails after `timeout`."""

@@ -190,6 +190,58 @@ def test_event_log_covers_every_generated_row(shared_sandbox: Sandbox) -> None:
     assert shot is not None and change["meta"]["new_value"] == shot["sg_status_list"]
 
 
+def test_writes_never_rewrite_the_generated_events(sandbox: Sandbox) -> None:
+    """A generated record's old events keep the user, project and description they were written
+    with when the record is renamed, moved to another project and changed by someone else: a real
+    site never rewrites an event (field history reads `user` as who made the change)."""
+    site = sandbox.site
+    client = Client(sandbox)
+    shot = next(s for s in site.records("Shot") if s["updated_at"] != s["created_at"])
+    other_project = next(p for p in site.records("Project") if p["id"] != shot["project"]["id"])
+    someone_else = next(
+        u
+        for u in site.records("HumanUser")
+        if u["id"] not in (shot["created_by"]["id"], shot["updated_by"]["id"])
+    )
+    fields = ["event_type", "user", "project", "description", "meta"]
+
+    def shot_events() -> list[dict[str, Any]]:
+        filters = [["entity", "is", {"type": "Shot", "id": shot["id"]}]]
+        r = client.search("EventLogEntry", filters, fields=fields, sort="id")
+        assert r.status_code == 200, r.text
+        return list(r.json()["data"])
+
+    before = shot_events()
+    kinds = [e["attributes"]["event_type"] for e in before]
+    assert kinds == ["Shotgun_Shot_New", "Shotgun_Shot_Change"], kinds
+    assert before[0]["relationships"]["user"]["data"]["id"] == shot["created_by"]["id"]
+    assert before[1]["relationships"]["user"]["data"]["id"] == shot["updated_by"]["id"]
+    assert before[1]["relationships"]["project"]["data"]["id"] == shot["project"]["id"]
+    assert shot["code"] in before[0]["attributes"]["description"]
+
+    site.advance_clock(5)
+    site.update(
+        "Shot",
+        shot["id"],
+        {"code": "renamed_shot", "project": {"type": "Project", "id": other_project["id"]}},
+        user={"type": "HumanUser", "id": someone_else["id"]},
+    )
+    site.update(
+        "Shot", shot["id"], {"sg_status_list": "omt"}, user={"type": "HumanUser", "id": someone_else["id"]}
+    )
+
+    after = shot_events()
+    assert [e["id"] for e in after[: len(before)]] == [e["id"] for e in before]
+    for old, new in zip(before, after, strict=False):  # a link's name is its record's name now, as ever
+        assert new["relationships"]["project"]["data"]["id"] == old["relationships"]["project"]["data"]["id"]
+        assert new["relationships"]["user"] == old["relationships"]["user"]
+        assert new["attributes"]["description"] == old["attributes"]["description"]
+    newer = after[len(before) :]
+    assert [e["attributes"]["meta"]["attribute_name"] for e in newer] == ["code", "project", "sg_status_list"]
+    assert all(e["relationships"]["user"]["data"]["id"] == someone_else["id"] for e in newer)
+    assert all(e["relationships"]["project"]["data"]["id"] == other_project["id"] for e in newer[1:])
+
+
 def test_late_committed_event_ids(sandbox: Sandbox) -> None:
     client = Client(sandbox)
     head = max(client.ids("EventLogEntry", [["id", "greater_than", 0]], page={"size": 5000}, sort="-id")[:1])
