@@ -7,8 +7,10 @@ with a fresh `DLT_DATA_DIR`, and with the sandbox's `SOURCES__SHOTGUN__*` variab
 `rest_api_source` (built-in `OAuth2ClientCredentials`, GET `entity/{type}` with `fields=*`, one
 built-in `PageNumberPaginator` per resource, merge on `id`, dlt incremental on
 `attributes.updated_at` applied client-side: GET has no range filter) into DuckDB through parquet
-files, which is already better than dlt's default insert_values for DuckDB. Resources run
-parallelized (a built-in switch of rest_api_source) unless `--serial`.
+files, which is already better than dlt's default insert_values for DuckDB, or into PostgreSQL
+(`--destination postgres`, credentials from DESTINATION__POSTGRES__CREDENTIALS) with dlt's default
+insert statements. Resources run parallelized (a built-in switch of rest_api_source) unless
+`--serial`.
 
 The last stdout line is one JSON object: rows per root table and dlt's step timings.
 """
@@ -70,6 +72,7 @@ def main() -> int:
     p.add_argument("--page-size", type=int, default=500)
     p.add_argument("--serial", action="store_true", help="resources one after another (rest_api default)")
     p.add_argument("--entities", default=",".join(ENTITIES))
+    p.add_argument("--destination", default="duckdb", help="duckdb (parquet files) or postgres")
     args = p.parse_args()
     site = os.environ["SOURCES__SHOTGUN__SITE_URL"]
     source = recipe_source(
@@ -81,9 +84,11 @@ def main() -> int:
     )
     wanted = [SLUGS.get(e, e.lower()) for e in args.entities.split(",")]
     source = source.with_resources(*wanted)
-    pipeline = dlt.pipeline(PIPELINE_NAME, destination="duckdb", dataset_name="shotgrid")
+    pipeline = dlt.pipeline(PIPELINE_NAME, destination=args.destination, dataset_name="shotgrid")
     started = time.monotonic()
-    pipeline.run(source, loader_file_format="parquet")
+    # parquet for DuckDB (dlt's default insert_values costs gigabytes there); PostgreSQL takes dlt's
+    # default, insert statements (parquet needs an ADBC driver, csv turns "" into NULL)
+    pipeline.run(source, loader_file_format="parquet" if args.destination == "duckdb" else None)
     elapsed = time.monotonic() - started
     trace = pipeline.last_trace
     assert trace is not None

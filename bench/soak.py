@@ -374,7 +374,7 @@ def restart_soak(args: argparse.Namespace, root: Path) -> ScenarioTally:
     rng = random.Random(f"restart:{args.seed}")
     tally = ScenarioTally("PostgreSQL stopped, then started again")
     started = time.monotonic()
-    with Sandbox(seed=args.seed, scale=args.scale) as sandbox, running_postgres() as server:
+    with Sandbox(seed=args.seed, scale=args.scale) as sandbox, running_postgres(durable=True) as server:
         quiet_disconnects(sandbox)
         sandbox.faults.latency = args.latency
         dataset = "soak0"

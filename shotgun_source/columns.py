@@ -165,24 +165,37 @@ def root_table_hints(
 
 
 class JsonHintNotices(logging.Filter):
-    """Drops dlt's "several column hints were different" warning for the resources named here.
+    """Drops two of dlt's warnings about this package's Arrow tables, which only say what is meant.
 
-    dlt logs it for every Arrow table with a json column, once per page: the column is a string of
-    JSON text and its hint says json, which is meant (the destination loads it as JSON / jsonb). The
-    converter's tests hold every other column's Arrow type to its hint, so for these resources the
-    warning only ever says that; other resources keep it."""
+    - "several column hints were different", for every Arrow table with a json column, once per
+      page: the column is a string of JSON text and its hint says json (the destination loads it as
+      JSON / jsonb). The converter's tests hold every other column's Arrow type to its hint.
+    - "ArrowToInsertValuesWriter ... will degrade performance", once per table on PostgreSQL, which
+      this package loads with insert statements on purpose (`load_settings.LOADER_FILE_FORMATS`).
+    Other resources and tables keep both."""
 
-    PATTERN = re.compile(
-        r"^In resource: (\S+), when merging arrow schema with dlt schema, several column hints"
+    PATTERNS = (
+        re.compile(
+            r"^In resource: ([^,\s]+),? when merging arrow schema with dlt schema, several column hints"
+        ),
+        re.compile(r"^For data items in `([^`]+)` yielded as arrow and job file format insert_values native"),
     )
 
     def __init__(self) -> None:
         super().__init__()
         self.resources: set[str] = set()
+        """Resource names; their tables are named like them (`shots`, `shots__assets`, ...)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        match = self.PATTERN.match(str(record.msg))
-        return match is None or match.group(1).rstrip(",") not in self.resources
+        message = str(record.msg)
+        for pattern in self.PATTERNS:
+            match = pattern.match(message)
+            if match is not None:
+                return not self.ours(match.group(1))
+        return True
+
+    def ours(self, name: str) -> bool:
+        return any(name == r or name.startswith((f"{r}__", f"{r}_field_changes")) for r in self.resources)
 
 
 JSON_HINT_NOTICES = JsonHintNotices()

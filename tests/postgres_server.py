@@ -207,8 +207,9 @@ def _run(cmd: list[str], account: _Account | None, cwd: Path, timeout: float) ->
         )
 
 
-def _init_cluster(bin_dir: Path, base: Path, account: _Account | None) -> Path:
-    """initdb with trust on the unix socket (its dir is private to the server user) and scram over TCP."""
+def _init_cluster(bin_dir: Path, base: Path, account: _Account | None, durable: bool = False) -> Path:
+    """initdb with trust on the unix socket (its dir is private to the server user) and scram over TCP.
+    Not `durable`: without fsync and synchronous commits (fast; a crash may lose the last commits)."""
     data_dir = base / "data"
     _run(
         [
@@ -228,7 +229,7 @@ def _init_cluster(bin_dir: Path, base: Path, account: _Account | None) -> Path:
     settings = {
         "listen_addresses": "'127.0.0.1'",
         "unix_socket_directories": "'{}'".format(str(base).replace("'", "''")),
-        **FAST_SETTINGS,
+        **({} if durable else FAST_SETTINGS),
     }
     with (data_dir / "postgresql.conf").open("a") as conf:
         conf.write("\n# tests/postgres_server.py\n")
@@ -403,10 +404,13 @@ class _Cleanup:
 
 
 @contextlib.contextmanager
-def running_postgres(bin_dir: Path | None = None) -> Iterator[PostgresServer]:
+def running_postgres(bin_dir: Path | None = None, durable: bool = False) -> Iterator[PostgresServer]:
     """Start a throwaway cluster, yield its login, and stop and delete it on exit (also on errors).
 
-    Without `bin_dir`, the installed server's (installed first when missing: `installed_bin_dir`)."""
+    Without `bin_dir`, the installed server's (installed first when missing: `installed_bin_dir`).
+    `durable`: keep PostgreSQL's fsync and synchronous commits, for a server a test stops the way a
+    crash does (`stop_server`): without them, commits of the last moments are lost, which a real
+    server would keep."""
     bin_dir = bin_dir or installed_bin_dir()
     if not _has_server_binaries(bin_dir):
         raise PostgresNotInstalledError(f"{bin_dir} lacks {', '.join(SERVER_BINARIES)}; {INSTALL_HINT}.")
@@ -418,7 +422,7 @@ def running_postgres(bin_dir: Path | None = None) -> Iterator[PostgresServer]:
         if account is not None:
             os.chown(base, account.uid, account.gid)
         cleanup.watchdog = _start_watchdog(base)
-        data_dir = _init_cluster(bin_dir, base, account)
+        data_dir = _init_cluster(bin_dir, base, account, durable)
         port = _start(bin_dir, data_dir, base / "server.log", account)
         password = secrets.token_urlsafe(18)
         version = _create_login(base, port, password)

@@ -38,7 +38,7 @@ notice printer, before psycopg2 installs one): PostgreSQL's words, not ours or d
 @pytest.fixture(scope="module")
 def own_postgres() -> Iterator[PostgresServer]:
     """A server these tests may stop: not the session's, which other tests share."""
-    with running_postgres(require(POSTGRESQL)) as server:
+    with running_postgres(require(POSTGRESQL), durable=True) as server:
         yield server
 
 
