@@ -279,6 +279,12 @@ REMOVALS: tuple[Removal, ...] = (
         ("tests/source/test_load_settings.py::test_load_uses_insert_statements_for_postgres",),
     ),
     Removal(
+        "refresh",
+        "--refresh (load(refresh=True)) drops the source's tables and cursors and reads the site again",
+        (Edit("shotgun_source/run.py", 'options["refresh"] = "drop_sources"', "pass"),),
+        ("tests/test_pipeline_cli.py::test_refresh_reads_the_whole_site_again",),
+    ),
+    Removal(
         "secret-grant-in-body",
         "the script key goes in the token request's form body, never its query string (logged)",
         (Edit("shotgun_source/auth.py", "                data=data,\n", "                params=data,\n"),),
