@@ -312,7 +312,10 @@ REMOVALS: tuple[Removal, ...] = (
                 "if False:",
             ),
         ),
-        ("tests/source/test_auth.py::test_token_is_not_sent_to_another_host",),
+        (
+            "tests/source/test_auth.py::test_token_is_not_sent_to_another_host",
+            "tests/source/test_rest_api_names.py::test_a_link_to_another_origin_gets_no_token",
+        ),
     ),
 )
 
