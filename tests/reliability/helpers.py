@@ -25,9 +25,6 @@ from shotgun_source import shotgun_source
 
 PIPELINE_NAME = "shotgun_pipeline"
 DATASET = "shotgun"
-FAST = 15.0
-"""Seconds within which a run that cannot succeed must say so."""
-
 CLI_TIMEOUT = 120.0
 """No subprocess may hang a test run: every one of them is killed after this."""
 
