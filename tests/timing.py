@@ -13,4 +13,4 @@ FAIL_FAST_SECONDS = 60.0
 def assert_fast(seconds: float, what: str, limit: float = FAIL_FAST_SECONDS) -> None:
     """Prints how long `what` took and fails when it took `limit` seconds or more."""
     print(f"\n{what}: {seconds:.2f} s")
-    assert seconds < limit, f"{what} took {seconds:.1f} s, over {limit:.0f} s: was it retried?"
+    assert seconds < limit, f"{what} took {seconds:.1f} s, over {limit:.0f} s: retried, or waiting?"
