@@ -105,8 +105,9 @@ def test_refresh_reads_the_whole_site_again(sandbox: Any, tmp_path: Path) -> Non
     site = sandbox.site
     args = ("--entities", "Shot", "--dataset", "studio")
     assert run_script(cwd, *args, env=sandbox.env()).returncode == 0
-    shots = [s["id"] for s in site.records("Shot")]
-    lost, altered = shots[10:13], shots[20]
+    # the records changed longest ago: no lookback reaches them
+    oldest = [s["id"] for s in sorted(site.records("Shot"), key=lambda s: (s["updated_at"], s["id"]))]
+    lost, altered = sorted(oldest[:3]), oldest[3]
     with duckdb.connect(str(cwd / "shotgun_pipeline.duckdb")) as con:
         con.execute(f"delete from studio.shots where id in ({', '.join(map(str, lost))})")
         con.execute("update studio.shots set code = 'not what the site says' where id = ?", [altered])
