@@ -1,8 +1,13 @@
 """Shared fixtures: a sandbox site per test, one shared read-only sandbox, the recordings, and one
-throwaway PostgreSQL server for the session (`postgres_server`, `postgres_dataset_name`)."""
+throwaway PostgreSQL server for the session (`postgres_server`, `postgres_dataset_name`).
+
+The tests that read the real recorded answers skip when ../shared is absent; the summary at the end
+says how many ran (`recorded ShotGrid answers: N tests ran, M skipped`), so CI can tell (.ci/run)."""
 
 import os
+from collections import Counter
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -16,6 +21,49 @@ from shotgun_source.sandbox import Sandbox, Site
 os.environ.setdefault("PROVIDERS__ENABLE_AIRFLOW_SECRETS", "false")
 
 RECORDINGS = Path(__file__).resolve().parents[1].parent / "shared" / "shotgrid-recordings"
+RECORDED_ANSWERS = "recorded ShotGrid answers"
+"""How the summary line names the tests that read the recordings (the `recordings_dir` fixture)."""
+
+
+@dataclass
+class RecordingTests:
+    """The collected tests that read the recordings, and what became of them."""
+
+    nodeids: set[str] = field(default_factory=set)
+    outcomes: Counter[str] = field(default_factory=Counter)
+    skip_reasons: set[str] = field(default_factory=set)
+
+    def record(self, report: pytest.TestReport) -> None:
+        if report.nodeid not in self.nodeids:
+            return
+        if report.skipped:
+            self.outcomes["skipped"] += 1
+            if isinstance(report.longrepr, tuple):
+                self.skip_reasons.add(str(report.longrepr[2]).removeprefix("Skipped: "))
+        elif report.when == "call" or report.failed:  # a failed set-up did not skip either
+            self.outcomes["ran"] += 1
+
+    def summary(self) -> str:
+        line = f"{RECORDED_ANSWERS}: {self.outcomes['ran']} tests ran, {self.outcomes['skipped']} skipped"
+        return line + (f" ({'; '.join(sorted(self.skip_reasons))})" if self.skip_reasons else "")
+
+
+RECORDING_TESTS = RecordingTests()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    RECORDING_TESTS.nodeids = {
+        item.nodeid for item in items if "recordings_dir" in getattr(item, "fixturenames", ())
+    }
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    RECORDING_TESTS.record(report)
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if RECORDING_TESTS.nodeids:
+        terminalreporter.write_line(RECORDING_TESTS.summary())
 
 
 @pytest.fixture

@@ -166,6 +166,60 @@ def expected_tables(site: Any, entity_type: str, records: Iterable[dict[str, Any
     return out
 
 
+def retired_since(site: Any, entity_type: str, start: Any) -> set[int]:
+    """Records of one type that the site retired at or after `start` (by their retirement events in
+    the event log) and that are retired still: what a load reading the event log from `start` flags."""
+    since = _utc(start)
+    named = {
+        event["meta"]["entity_id"]
+        for event in site.records("EventLogEntry")
+        if event["event_type"] == f"Shotgun_{entity_type}_Retirement" and _utc(event["created_at"]) >= since
+    }
+    return named & {record["id"] for record in site.records(entity_type, retired=True)}
+
+
+def expected_row_counts(
+    site: Any,
+    entity_types: Iterable[str],
+    retired: dict[str, set[int]] | None = None,
+    changed_since: dict[str, Any] | None = None,
+) -> dict[str, int]:
+    """Rows per table of a destination equal to the site: each type's live records plus its
+    `retired` ones (soft deletes keep their rows and links), and a link table per multi-entity field
+    that holds any link (`<table>__<field>`, one row per link). With `changed_since` (a moment per
+    type), only the live records changed at or after it: what an incremental run from there loads."""
+    counts: dict[str, int] = {}
+    for entity_type in entity_types:
+        kept = (retired or {}).get(entity_type, set())
+        records = site.records(entity_type)
+        if changed_since and entity_type in changed_since:
+            start = _utc(changed_since[entity_type])
+            records = [r for r in records if _utc(r["updated_at"]) >= start]
+        records += [r for r in site.records(entity_type, retired=True) if r["id"] in kept]
+        tables = expected_tables(site, entity_type, records)
+        table = plural_slug(entity_type)
+        counts[table] = len(tables.root)
+        counts.update({f"{table}__{name}": len(rows) for name, rows in tables.links.items() if rows})
+    return counts
+
+
+def first_load_flags(
+    site: Any, entity_types: Iterable[str], window_end: str, lookback_seconds: int
+) -> dict[str, set[int]]:
+    """The retired records a first load keeps, flagged, with soft deletes: a run reads the event log
+    from where the last one stopped less the lookback, and a first run from its own window end
+    (`window_end`, as ShotGrid writes it), so the ones retired within the lookback before it."""
+    start = _utc(window_end) - dt.timedelta(seconds=lookback_seconds)
+    return {entity_type: retired_since(site, entity_type, start) for entity_type in entity_types}
+
+
+def newest_change(site: Any, entity_type: str) -> str:
+    """The newest `updated_at` among the site's live records of one type, as ShotGrid writes it: the
+    cursor a load that read every live record leaves."""
+    newest = max(_utc(record["updated_at"]) for record in site.records(entity_type))
+    return newest.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 Readable = dlt.Pipeline | dlt.Dataset
 """Where to read a destination: a pipeline's dataset, or a dataset opened by itself."""
 

@@ -1,11 +1,13 @@
 """Small helpers every test folder shares: the sandbox's script credentials, a stored cursor, the
-generated rest_api config for a sandbox."""
+rows a first load holds, the generated rest_api config for a sandbox."""
 
 from typing import Any
 
 import dlt
+from destination_truth import expected_row_counts, first_load_flags, plural_slug
 
 from shotgun_source import ShotgunAuth, shotgun_rest_api_config
+from shotgun_source.settings import DEFAULT_LOOKBACK_SECONDS
 
 SETTLE_SECONDS = 2
 """How far the site's clock moves before a run of the generated rest_api config is configured."""
@@ -21,6 +23,25 @@ def cursor_of(pipeline: dlt.Pipeline, table: str) -> Any:
     """The stored `updated_at` cursor of one resource, or None before its first load."""
     resources = pipeline.state.get("sources", {}).get("shotgun", {}).get("resources", {})
     return resources.get(table, {}).get("incremental", {}).get("updated_at", {}).get("last_value")
+
+
+def events_read_to(pipeline: dlt.Pipeline, table: str) -> Any:
+    """How far one resource has read the event log (its run's window end), or None."""
+    resources = pipeline.state.get("sources", {}).get("shotgun", {}).get("resources", {})
+    return resources.get(table, {}).get("events_read_to")
+
+
+def first_load_counts(
+    site: Any,
+    pipeline: dlt.Pipeline,
+    entity_types: list[str],
+    lookback_seconds: int = DEFAULT_LOOKBACK_SECONDS,
+) -> dict[str, int]:
+    """Rows per table after a first load with soft deletes: the live records, and the ones retired
+    within the lookback before the run's window end (its event-log read starts there, flagging them)."""
+    window_end = events_read_to(pipeline, plural_slug(entity_types[-1]))
+    flags = first_load_flags(site, entity_types, window_end, lookback_seconds)
+    return expected_row_counts(site, entity_types, flags)
 
 
 def rest_api_config_for(sandbox: Any, **kwargs: Any) -> Any:

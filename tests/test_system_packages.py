@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from system_packages import Installer, SystemPackage, SystemPackageError
+from timing import assert_fast
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -161,9 +162,9 @@ def test_a_hung_apt_get_is_stopped_with_its_children_in_bounded_time(tmp_path: P
     started = time.monotonic()
     with pytest.raises(SystemPackageError, match=r"apt-get did not finish within 1 s and was stopped"):
         installer.ensure(demo_package(tmp_path))
-    assert time.monotonic() - started < 15
+    assert_fast(time.monotonic() - started, "a hung apt-get (1 s timeout) stopped")
     child = int((tmp_path / "child-pid").read_text())
-    deadline = time.monotonic() + 5
+    deadline = time.monotonic() + 30
     while _alive(child) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not _alive(child), "apt-get's child process outlived the timeout"

@@ -13,11 +13,21 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from destination_truth import expected_row_counts
 
 from inspection.helpers import SCRIPT, clean_env, run_main, run_script, summary_rows, table_counts
 
 PROJECTS = ("--entities", "Project")
 """A small load (4 projects, their users): progress is about the display, not the volume."""
+
+
+def loaded(cwd: Path) -> dict[str, int]:
+    return table_counts(cwd / "shotgun_pipeline.duckdb")
+
+
+def projects(sandbox: Any) -> dict[str, int]:
+    """The rows of the site's projects (none of them retired) and their users."""
+    return expected_row_counts(sandbox.site, ["Project"])
 
 
 def test_log_progress_reports_each_step_on_stderr(shared_sandbox: Any, tmp_path: Path) -> None:
@@ -27,7 +37,7 @@ def test_log_progress_reports_each_step_on_stderr(shared_sandbox: Any, tmp_path:
         assert f" {step}" in result.stderr, step
     assert "Resources: 1/1 (100.0%)" in result.stderr and "projects: 4" in result.stderr
     assert "Extract shotgun" not in result.stdout
-    assert summary_rows(result.stdout) == table_counts(tmp_path / "shotgun_pipeline.duckdb")
+    assert summary_rows(result.stdout) == loaded(tmp_path) == projects(shared_sandbox)
 
 
 @pytest.mark.parametrize("display", ["enlighten", "alive_progress"])
@@ -36,7 +46,7 @@ def test_other_displays_run_and_leave_the_summary_intact(
 ) -> None:
     result = run_script(tmp_path, *PROJECTS, "--progress", display, env=shared_sandbox.env())
     assert result.returncode == 0, result.stderr
-    assert summary_rows(result.stdout) == table_counts(tmp_path / "shotgun_pipeline.duckdb")
+    assert summary_rows(result.stdout) == loaded(tmp_path) == projects(shared_sandbox)
 
 
 def test_by_default_no_progress_when_output_is_not_a_terminal(demo_run: Any) -> None:
@@ -77,7 +87,7 @@ def test_by_default_a_terminal_gets_tqdm_bars(shared_sandbox: Any, tmp_path: Pat
     text = screen.decode("utf-8", errors="replace")
     assert process.returncode == 0, text
     assert "Extract shotgun: Resources: 100%" in text and "it/s" in text, text
-    assert summary_rows(stdout) == table_counts(tmp_path / "shotgun_pipeline.duckdb")
+    assert summary_rows(stdout) == loaded(tmp_path) == projects(shared_sandbox)
 
 
 def test_an_unknown_display_is_refused_with_the_choices() -> None:

@@ -1,28 +1,35 @@
 """The run summary: rows per table as loaded, requests and retries as the site saw them, elapsed
 time by step, and every cursor the run left."""
 
+import datetime as dt
 import re
-from datetime import UTC
 from pathlib import Path
 from typing import Any
 
+import dlt
+from destination_truth import assert_destination_matches_site, expected_row_counts, newest_change
+from shotgun_testing import events_read_to, first_load_counts
+
 from inspection.conftest import DemoRun
 from inspection.helpers import (
-    query,
     run_script,
     summary_cursors,
     summary_requests,
     summary_rows,
     table_counts,
 )
+from shotgun_source.settings import DEFAULT_LOOKBACK_SECONDS
 
+FIVE = ("Project", "Shot", "Task", "Asset", "Version")
 ENTITY_TABLES = ("projects", "shots", "tasks", "assets", "versions")
+TWO = ["Shot", "Version"]
 ISO = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
 
 
-def test_demo_summary_rows_elapsed_and_cursors_match_the_file(demo_run: DemoRun) -> None:
+def test_demo_summary_rows_elapsed_and_cursors_match_the_site(demo_run: DemoRun) -> None:
     out = demo_run.stdout
-    assert summary_rows(out) == table_counts(demo_run.database)
+    site, pipeline = demo_run.site(), demo_run.pipeline()
+    assert summary_rows(out) == table_counts(demo_run.database) == first_load_counts(site, pipeline, FIVE)
 
     loaded = re.search(
         r"^Loaded pipeline shotgun_demo into duckdb, dataset shotgun, in ([\d.]+) s"
@@ -40,13 +47,9 @@ def test_demo_summary_rows_elapsed_and_cursors_match_the_file(demo_run: DemoRun)
     assert requests["retried"] == requests["answers_429_5xx"] == requests["failed"] == 0
 
     cursors = summary_cursors(out)
-    for table in ENTITY_TABLES:
+    for entity_type, table in zip(FIVE, ENTITY_TABLES, strict=True):
         # the entity read's cursor is the newest change among the records it read: the live ones
-        newest = query(
-            demo_run.database,
-            f"select max(updated_at) from shotgun.{table} where _sg_retired is distinct from true",
-        )[0][0]
-        assert cursors[table, "updated_at"] == newest.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"), table
+        assert cursors[table, "updated_at"] == newest_change(site, entity_type), table
     event_reads = {
         resource: value for (resource, cursor), value in cursors.items() if cursor == "events_read_to"
     }
@@ -54,6 +57,7 @@ def test_demo_summary_rows_elapsed_and_cursors_match_the_file(demo_run: DemoRun)
     assert all(ISO.match(value) for value in event_reads.values()), event_reads
     # the event log is read up to the run's start, after every record the run loaded changed
     assert min(event_reads.values()) >= max(cursors[t, "updated_at"] for t in ENTITY_TABLES)
+    assert event_reads == {table: events_read_to(pipeline, table) for table in ENTITY_TABLES}
 
 
 def site_requests(sandbox: Any) -> list[Any]:
@@ -79,15 +83,29 @@ def test_requests_and_retries_are_what_the_site_answered(sandbox: Any, tmp_path:
     event_log = sum(1 for r in seen if r.path.startswith("/api/v1/entity/EventLogEntry/"))
     assert counted["event log"] == event_log >= 2
     assert counted["records"] == len(seen) - counted["token"] - counted["schema"] - event_log
-    assert summary_rows(result.stdout) == table_counts(tmp_path / "shotgun_pipeline.duckdb")
+    pipeline = dlt.attach(
+        "shotgun_pipeline",
+        pipelines_dir=str(tmp_path / "dlt_data" / "pipelines"),
+        destination=dlt.destinations.duckdb(str(tmp_path / "shotgun_pipeline.duckdb")),
+        dataset_name="shotgun",
+    )
+    assert_destination_matches_site(pipeline, sandbox.site, TWO)
+    expected = first_load_counts(sandbox.site, pipeline, TWO)
+    assert summary_rows(result.stdout) == table_counts(tmp_path / "shotgun_pipeline.duckdb") == expected
 
     # a second run with nothing changed on the site: it re-reads only the lookback window, with
-    # fewer requests, and leaves the same cursors
+    # fewer requests, and leaves the same cursors: the site's newest changes
     sandbox.clear_requests()
     again = run_script(tmp_path, "--entities", "Shot,Version", env=sandbox.env())
     assert again.returncode == 0, again.stderr
     assert summary_requests(again.stdout)["total"] == len(site_requests(sandbox)) < counted["total"]
-    assert sum(summary_rows(again.stdout).values()) < sum(summary_rows(result.stdout).values())
+    lookback = dt.timedelta(seconds=DEFAULT_LOOKBACK_SECONDS)
+    newest = {t: newest_change(sandbox.site, t) for t in TWO}
+    window = {
+        t: dt.datetime.strptime(newest[t], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=dt.UTC) - lookback
+        for t in TWO
+    }
+    assert summary_rows(again.stdout) == expected_row_counts(sandbox.site, TWO, changed_since=window)
     first, second = summary_cursors(result.stdout), summary_cursors(again.stdout)
-    for table in ("shots", "versions"):
-        assert second[table, "updated_at"] == first[table, "updated_at"]
+    for entity_type, table in (("Shot", "shots"), ("Version", "versions")):
+        assert second[table, "updated_at"] == first[table, "updated_at"] == newest[entity_type]

@@ -20,15 +20,15 @@ from dlt.common.pipeline import LoadInfo
 from duckdb_tables import data_tables
 from script_runner import REPO, SCRIPT, clean_env
 from shotgun_testing import script_auth
+from timing import FAIL_FAST_SECONDS
 
 from shotgun_source import shotgun_source
 
 PIPELINE_NAME = "shotgun_pipeline"
 DATASET = "shotgun"
-FAST = 15.0
-"""Seconds within which a run that cannot succeed must say so."""
-
 CLI_TIMEOUT = 120.0
+FAST = FAIL_FAST_SECONDS
+"""A failure that is not retried comes within this on any machine (tests/timing.py)."""
 """No subprocess may hang a test run: every one of them is killed after this."""
 
 

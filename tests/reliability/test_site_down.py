@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from destination_truth import assert_destination_matches_site
+from timing import FAIL_FAST_SECONDS
 
 from reliability.helpers import FAST, CliDir, duplicate_keys
 
@@ -79,8 +80,9 @@ def test_site_down_longer_than_the_retries_fails_clearly_and_a_rerun_mends(
             problems.append(f"down {when}: not one clear message but:\n{said[-1500:]}")
         elif cause not in said or "again later" not in said.lower():
             problems.append(f"down {when}: no word of the cause ({cause}) and a rerun: {said}")
-        if took > FAST:
-            problems.append(f"down {when}: failing took {took:.1f} s")
+        print(f"\ndown {when}: failing took {took:.2f} s")
+        if took >= FAIL_FAST_SECONDS:
+            problems.append(f"down {when}: failing took {took:.1f} s, over {FAIL_FAST_SECONDS:.0f} s")
         if cli.cursors() != cursors:
             problems.append(f"down {when}: a cursor moved: {cli.cursors()} != {cursors}")
         if cli.snapshot() != loaded:

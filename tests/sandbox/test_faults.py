@@ -19,27 +19,36 @@ def shots_page(client: Client, **params: Any) -> requests.Response:
 
 
 def test_latency_is_per_request_and_overlaps(sandbox: Sandbox) -> None:
+    """Each request sleeps the latency, and requests in flight together sleep at the same time, as
+    on a real server: told by when each woke (the `before_request` hook runs after the sleep), not
+    by a time limit. One after another, four would wake a latency apart each."""
     client = Client(sandbox)
-    sandbox.faults.latency = 0.3
+    latency = 1.0
+    sandbox.faults.latency = latency
     started = time.perf_counter()
     assert shots_page(client).status_code == 200
-    assert time.perf_counter() - started >= 0.3
+    assert time.perf_counter() - started >= latency
+    woke: list[float] = []
+    sandbox.faults.before_request = lambda record: woke.append(time.monotonic())
     results: list[int] = []
+    together = threading.Barrier(4)
 
     def one() -> None:
         c = Client.__new__(Client)
         c.sb, c.session = sandbox, requests.Session()
         c.session.headers.update(client.session.headers)
+        together.wait(timeout=30)
         results.append(shots_page(c).status_code)
 
     threads = [threading.Thread(target=one) for _ in range(4)]
-    started = time.perf_counter()
     for t in threads:
         t.start()
     for t in threads:
-        t.join()
+        t.join(timeout=60)
     assert results == [200] * 4
-    assert time.perf_counter() - started < 4 * 0.3  # slept concurrently, like a real server
+    spread = max(woke) - min(woke)
+    print(f"\n4 requests of {latency:g} s latency sent together woke within {spread:.2f} s of each other")
+    assert spread < 3 * latency, f"they woke {spread:.2f} s apart: slept one after another"
 
 
 def test_rate_limit_share_answers_429_with_retry_after(sandbox: Sandbox) -> None:

@@ -52,16 +52,19 @@ def test_stop_closes_the_socket_and_open_connections() -> None:
 
 def test_many_sandboxes_in_a_row_and_data_before_start() -> None:
     before = len(sandbox_threads())
-    ports = set()
     for seed in range(5):
         sb = Sandbox(seed=seed, scale=0.1)
         assert sb.site.records("Project")  # the studio exists before the server starts
         with pytest.raises(RuntimeError):
             _ = sb.url
         with sb:
-            ports.add(sb.port)
+            port = sb.port
             assert requests.get(f"{sb.url}/api/v1", timeout=5).status_code == 200
-    assert len(ports) >= 1
+        # each one's socket is closed before the next starts
+        with pytest.raises(OSError), socket.create_connection(("127.0.0.1", port), timeout=1):
+            pass
+        with pytest.raises(RuntimeError):
+            _ = sb.url
     assert len(sandbox_threads()) == before
 
 

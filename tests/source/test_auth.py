@@ -50,6 +50,32 @@ def test_threads_asking_at_once_fetch_one_token(sandbox: Any) -> None:
     assert _token_requests(sandbox) == 1 == auth.token_requests
 
 
+def test_tokens_are_renewed_before_they_expire(sandbox: Any, source_for: Any, make_pipeline: Any) -> None:
+    """3 s tokens over a run of several seconds, one request at a time: each new token is asked for
+    while the one before still lives (a quarter of the lifetime ahead), not after a request was
+    refused with 401. Told from the gaps between the site's token answers: renewing only after
+    expiry leaves gaps longer than the lifetime."""
+    lifetime = 3.0
+    sandbox.faults.token_lifetime = lifetime
+    sandbox.faults.latency = 0.02
+    sandbox.clear_requests()
+    pipeline = make_pipeline()
+    pipeline.run(source_for(sandbox, entities=["Shot", "Version"], page_size=15, max_concurrent_requests=1))
+    log = sandbox.requests
+    sandbox.faults.reset()
+    issued = [r.time for r in log if r.kind == "token" and r.status == 200]
+    gaps = [later - earlier for earlier, later in zip(issued, issued[1:], strict=False)]
+    span = log[-1].time - log[0].time
+    refused = sum(1 for r in log if r.status == 401)
+    print(
+        f"\n{len(issued)} tokens over {span:.1f} s, gaps {[round(g, 2) for g in gaps]} s, {refused} refused"
+    )
+    assert span > 1.2 * lifetime, f"the run lasted {span:.1f} s, too short to outlive a token"
+    assert len(issued) >= 2, f"{len(issued)} tokens over {span:.1f} s of {lifetime:g} s tokens"
+    assert all(gap < lifetime for gap in gaps), f"a token was renewed after it expired: gaps {gaps}"
+    assert_destination_matches_site(pipeline, sandbox.site, ["Shot", "Version"])
+
+
 def test_user_login_loads(sandbox: Any, source_for: Any, make_pipeline: Any) -> None:
     credentials = ShotgunAuth(username=sandbox.login, password=sandbox.password)
     pipeline = make_pipeline()

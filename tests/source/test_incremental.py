@@ -4,7 +4,7 @@ import time
 from typing import Any
 
 import dlt
-from destination_truth import assert_destination_matches_site
+from destination_truth import assert_destination_matches_site, newest_change
 from shotgun_testing import cursor_of
 
 FIVE = ["Project", "Shot", "Task", "Asset", "Version"]
@@ -52,8 +52,11 @@ def test_first_load_has_every_row_with_values_and_types(
     assert types[("versions", "entity__type")] == "VARCHAR"
     assert types[("tasks__task_assignees", "id")] == "BIGINT"
     assert types[("shots", "project__name")] == "VARCHAR"
-    for table in TABLES:
-        assert cursor_of(pipeline, table) is not None
+    # each cursor is the newest change the run read: the site's newest live record of its type
+    assert {table: cursor_of(pipeline, table) for table in TABLES} == {
+        table: newest_change(sandbox.site, entity_type)
+        for table, entity_type in zip(TABLES, FIVE, strict=True)
+    }
 
 
 def test_rerun_without_changes_leaves_destination_unchanged_with_one_search_each(

@@ -9,7 +9,8 @@ from typing import Any
 import dlt
 import pytest
 from destination_truth import assert_destination_matches_site
-from shotgun_testing import script_auth
+from dlt.sources.rest_api import rest_api_source
+from shotgun_testing import rest_api_config_for, script_auth
 
 from shotgun_source import load
 from shotgun_source.load_settings import cap_duckdb_load_memory
@@ -119,6 +120,22 @@ def test_load_applies_them_to_a_pipeline_of_the_users_own(
     assert files and all(f.endswith(".parquet") for f in files), files
     assert limits and all(_mib(limit) == pytest.approx(256 * 1000**2 / 1024**2, rel=0.01) for limit in limits)
     assert dlt.secrets.get(DUCKDB_CONFIG) is None  # and the setting went with the load
+
+
+def test_load_hands_duckdb_parquet_files_from_a_source_of_rows(sandbox: Any, tmp_path: Path) -> None:
+    """The fast source hands dlt Arrow tables, which dlt writes as parquet whatever it is told; a
+    source of rows (dicts: the generated rest_api config here, or any source of a user's own) is
+    written as dlt's default for DuckDB, insert statements, unless `load()` asks for parquet."""
+    pipeline = dlt.pipeline(
+        "rows_to_duckdb",
+        pipelines_dir=str(tmp_path / "pipelines"),
+        destination=dlt.destinations.duckdb(str(tmp_path / "rows.duckdb")),
+        dataset_name="shotgun",
+    )
+    source = rest_api_source(rest_api_config_for(sandbox, entities=["Shot"]), name="shotgun_rest")
+    load(pipeline, source)
+    files = _job_files(pipeline)
+    assert files and all(f.endswith(".parquet") for f in files), files
 
 
 def test_load_uses_insert_statements_for_postgres(

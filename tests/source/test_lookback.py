@@ -12,18 +12,25 @@ test asserts as the failure the lookback exists to prevent.
 Every stamp is whole seconds apart (the site's clock is moved on, never slept on), so nothing
 depends on where in a second a run starts: the late stamp is 10 s behind run 1's cursor and
 run 1's window end, and 290 s inside the default lookback.
+
+Whatever the lookback, a run re-reads the second before its cursor (the last test): the site's
+clock is known to half a second, so a run's window may end a second ahead of the site.
 """
 
+import datetime as dt
+import time
 from typing import Any
 
 import dlt
 import pytest
 from destination_truth import assert_destination_matches_site, compare_entity
+from shotgun_testing import cursor_of
 
 from shotgun_source import ShotgunAuth, shotgun_source
 from shotgun_source.sandbox import Sandbox
 
 ENTITIES = ["Version"]
+TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 CHANGES = ["update", "create", "retire"]
 
 
@@ -115,3 +122,57 @@ def test_without_the_lookback_writes_committed_late_are_lost(
         assert not _loaded(pipeline)[changed_id]["retired"]
     with pytest.raises(AssertionError, match="destination differs from the site"):
         assert_destination_matches_site(pipeline, sandbox.site, ENTITIES)
+
+
+def _window_end_of(body: Any) -> float | None:
+    """The end of the `updated_at` window in a window page request's filters, as a Unix time."""
+    for condition in body.get("filters") or [] if isinstance(body, dict) else []:
+        if isinstance(condition, list) and condition[:2] == ["updated_at", "between"]:
+            return dt.datetime.strptime(condition[2][1], TIME_FORMAT).replace(tzinfo=dt.UTC).timestamp()
+    return None
+
+
+def test_with_lookback_0_a_change_in_the_second_before_the_cursor_is_read_by_the_next_run(
+    sandbox: Sandbox, make_pipeline: Any
+) -> None:
+    """The window ends at the site's now as the source knows it, from a Date header of whole seconds,
+    so the site may still be in the second before it. Here, while run 1 pages, a record it has read
+    changes in that second (W - 1), then a record ahead of the reader changes in second W, is read,
+    and sets the cursor to W. Run 2 starts a second before its cursor even with `lookback_seconds=0`,
+    so the first change is loaded; starting at the cursor would lose it for good."""
+    site = sandbox.site
+    versions = site.records("Version")
+    behind, ahead = versions[5], versions[-1]
+    pages = {"n": 0}
+    window: dict[str, float] = {}
+
+    def change_around_the_window_end(request: Any) -> None:
+        end = _window_end_of(request.body) if request.entity_type == "Version" else None
+        if request.kind != "search" or end is None:
+            return
+        pages["n"] += 1
+        if pages["n"] == 2:  # the first page (with `behind`) is read, `ahead` is not
+            window["end"] = end
+            site.advance_clock(end - 0.5 - site.now_float())  # the site's clock in second W - 1
+            site.update("Version", behind["id"], {"description": "changed a second before the cursor"})
+            site.advance_clock(0.7)  # second W
+            site.update("Version", ahead["id"], {"description": "changed in the window's last second"})
+            site.advance_clock(5)
+
+    sandbox.faults.before_request = change_around_the_window_end
+    pipeline = make_pipeline()
+    options = {"lookback_seconds": 0, "page_size": 100, "parallel_ranges": 1}
+    pipeline.run(_source(sandbox, **options))
+    sandbox.faults.before_request = None
+    assert pages["n"] > 2, pages
+    loaded = dict(pipeline.dataset()["versions"].select("id", "description").fetchall())
+    assert loaded[ahead["id"]] == "changed in the window's last second"
+    assert loaded[behind["id"]] == behind["description"], "run 1 was expected to have read it before"
+    cursor = cursor_of(pipeline, "versions")
+    assert cursor == time.strftime(TIME_FORMAT, time.gmtime(window["end"])), (cursor, window)
+    assert _on_site(sandbox, behind["id"])["updated_at"].timestamp() == window["end"] - 1
+
+    pipeline.run(_source(sandbox, **options))
+    loaded = dict(pipeline.dataset()["versions"].select("id", "description").fetchall())
+    assert loaded[behind["id"]] == "changed a second before the cursor"
+    assert_destination_matches_site(pipeline, site, ENTITIES)

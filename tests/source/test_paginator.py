@@ -1,9 +1,11 @@
 """The paginators over real HTTP: links.next keeps parameters and body and stops on a short page;
-keyset paging survives records leaving the result set mid-read, where page numbers lose rows."""
+keyset paging survives records leaving the result set mid-read, where page numbers lose rows, in
+the paginator and in the source's own window read."""
 
 from typing import Any
 
 import pytest
+from destination_truth import assert_destination_matches_site
 from dlt.sources.helpers.rest_client import RESTClient
 from shotgun_testing import script_auth
 
@@ -105,6 +107,45 @@ def test_page_numbers_lose_a_row_when_one_leaves_mid_read(sandbox: Any) -> None:
 def test_keyset_paging_loses_nothing_when_one_leaves_mid_read(sandbox: Any) -> None:
     got, live = _read_all_while_retiring(sandbox, ShotgunKeysetPaginator(page_size=10), "POST")
     assert live <= got
+
+
+def test_the_window_read_loses_nothing_while_records_it_read_retire(
+    sandbox: Any, source_for: Any, make_pipeline: Any
+) -> None:
+    """The source's window read, page after page on one thread (`parallel_ranges=1`): before each
+    page request from the third on, the lowest-id Version above the first page retires, a record
+    the reader has read (ids ascend). Page numbers would shift every later record up a page and
+    lose one per retirement; keyset pages lose none."""
+    site = sandbox.site
+    page_size = 100
+    live_at_start = sorted(r["id"] for r in site.records("Version"))
+    first_page_last = live_at_start[page_size - 1]
+    window_pages = {"n": 0}
+    retired: list[int] = []
+
+    def retire_one_already_read(request: Any) -> None:
+        body = request.body if isinstance(request.body, dict) else {}
+        if request.kind != "search" or request.entity_type != "Version" or body.get("sort") != "id":
+            return  # not a window page: the highest-id probe sorts by -id
+        if "updated_at" not in repr(body.get("filters")):
+            return  # a read by id, after the window
+        window_pages["n"] += 1
+        if window_pages["n"] >= 3:
+            lowest = min(r["id"] for r in site.records("Version") if r["id"] > first_page_last)
+            site.retire("Version", lowest)
+            retired.append(lowest)
+
+    sandbox.faults.before_request = retire_one_already_read
+    pipeline = make_pipeline()
+    pipeline.run(source_for(sandbox, entities=["Version"], page_size=page_size, parallel_ranges=1))
+    sandbox.faults.before_request = None
+    assert window_pages["n"] >= 10 and len(retired) >= 8, (window_pages, retired)
+
+    loaded = {row[0] for row in pipeline.dataset()["versions"].select("id").fetchall()}
+    lost = sorted(set(live_at_start) - set(retired) - loaded)
+    assert not lost, f"{len(lost)} records that never changed are missing, e.g. {lost[:5]}"
+    pipeline.run(source_for(sandbox, entities=["Version"], page_size=page_size, parallel_ranges=1))
+    assert_destination_matches_site(pipeline, site, ["Version"])
 
 
 def test_auth_and_links_paginator_plug_into_a_rest_api_config(sandbox: Any, make_pipeline: Any) -> None:

@@ -1,6 +1,7 @@
 """The pipeline script into PostgreSQL and parquet files, configured the ways dlt documents:
 environment variables, then .dlt/config.toml and .dlt/secrets.toml; a missing setting exits 2."""
 
+import datetime as dt
 import uuid
 from pathlib import Path
 from typing import Any
@@ -8,11 +9,18 @@ from typing import Any
 import dlt
 import psycopg2
 import pyarrow.parquet as pq
-from destination_truth import assert_destination_matches_site
+from destination_truth import assert_destination_matches_site, expected_row_counts, newest_change
 from postgres_server import PostgresServer
-from test_pipeline_cli import run_script, summary_rows, with_project_config
+from shotgun_testing import cursor_of, first_load_counts
+from test_pipeline_cli import LOOKBACK, run_script, summary_rows, with_project_config
 
 ENTITIES = ["Shot", "Version"]
+
+
+def attach(cwd: Path, destination: Any, dataset: str, name: str = "shotgun_pipeline") -> dlt.Pipeline:
+    return dlt.attach(
+        name, pipelines_dir=str(cwd / "dlt_data" / "pipelines"), destination=destination, dataset_name=dataset
+    )
 
 
 def postgres_counts(server: PostgresServer, schema: str) -> dict[str, int]:
@@ -45,8 +53,14 @@ def test_script_loads_postgres_configured_by_env_then_by_dlt_files(
     first = run_script(cwd, "--destination", "postgres", *args, env=env)
     assert first.returncode == 0, first.stderr
     assert "into postgres" in first.stdout
-    assert summary_rows(first.stdout) == postgres_counts(postgres_server, dataset)
+    destination = dlt.destinations.postgres(postgres_server.dlt_credentials())
+    pipeline = attach(cwd, destination, dataset)
+    assert_destination_matches_site(pipeline, sandbox.site, ENTITIES)
+    expected = first_load_counts(sandbox.site, pipeline, ENTITIES)
+    assert summary_rows(first.stdout) == postgres_counts(postgres_server, dataset) == expected
     assert postgres_server.password not in first.stdout + first.stderr
+    cursor = cursor_of(pipeline, "shots")
+    assert cursor == newest_change(sandbox.site, "Shot")
 
     # the same through the files: destination_type in config.toml, split keys in secrets.toml
     config = cwd / ".dlt" / "config.toml"
@@ -60,18 +74,19 @@ def test_script_loads_postgres_configured_by_env_then_by_dlt_files(
         f"port = {postgres_server.port}\n"
     )
     shot = sandbox.site.records("Shot")[0]
+    sandbox.site.advance_clock(2)
     sandbox.site.update("Shot", shot["id"], {"description": "changed for the second run"})
     second = run_script(cwd, *args, env=sandbox.env())
     assert second.returncode == 0, second.stderr
     assert "into postgres" in second.stdout
-    assert 1 <= summary_rows(second.stdout)["shots"] < len(sandbox.site.records("Shot"))
-
-    pipeline = dlt.attach(
-        "shotgun_pipeline",
-        pipelines_dir=str(cwd / "dlt_data" / "pipelines"),
-        destination=dlt.destinations.postgres(postgres_server.dlt_credentials()),
-        dataset_name=dataset,
+    since = dt.datetime.strptime(cursor, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=dt.UTC)
+    window = since - dt.timedelta(seconds=LOOKBACK)
+    assert (
+        summary_rows(second.stdout)["shots"]
+        == expected_row_counts(sandbox.site, ["Shot"], changed_since={"Shot": window})["shots"]
     )
+
+    pipeline = attach(cwd, destination, dataset)
     counts = assert_destination_matches_site(pipeline, sandbox.site, ENTITIES)
     print(f"\npostgres through the script: rows compared {counts}")
     formats = {
@@ -89,7 +104,11 @@ def test_script_writes_parquet_to_shotgun_data_or_the_configured_bucket(sandbox:
     assert "newest `_dlt_load_id` per id" in result.stdout  # says the files append
     shots = sorted((cwd / "shotgun_data" / "shotgun" / "shots").iterdir())
     assert shots and all(f.suffix == ".parquet" for f in shots)
-    assert sum(pq.read_metadata(f).num_rows for f in shots) == summary_rows(result.stdout)["shots"]
+    files = attach(cwd, dlt.destinations.filesystem(bucket_url=str(cwd / "shotgun_data")), "shotgun")
+    assert_destination_matches_site(files, sandbox.site, ["Shot"])
+    expected = first_load_counts(sandbox.site, files, ["Shot"])
+    assert sum(pq.read_metadata(f).num_rows for f in shots) == expected["shots"]
+    assert summary_rows(result.stdout) == expected
 
     lake = tmp_path / "lake"
     env = {**sandbox.env(), "DESTINATION__FILESYSTEM__BUCKET_URL": str(lake)}

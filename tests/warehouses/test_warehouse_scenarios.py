@@ -9,7 +9,13 @@ rows the files hold besides.
 
 from typing import Any
 
-from destination_truth import assert_destination_matches_site, destination_contents, raw_row_count
+from destination_truth import (
+    assert_destination_matches_site,
+    destination_contents,
+    newest_change,
+    plural_slug,
+    raw_row_count,
+)
 from shotgun_testing import cursor_of
 from warehouse_testing import FIVE, Warehouse, loaded_rows, searches_per_reader
 
@@ -25,8 +31,8 @@ def test_first_load_has_every_row_with_its_values(
     counts = assert_destination_matches_site(pipeline, sandbox.site, [*FIVE, "CustomEntity01"])
     print(f"\n{warehouse.name} first load, rows compared with the site: {counts}")
     assert all(n > 0 for n in counts.values()), counts
-    for table in TABLES:
-        assert cursor_of(pipeline, table) is not None
+    cursors = {table: cursor_of(pipeline, table) for table in TABLES}
+    assert cursors == {plural_slug(t): newest_change(sandbox.site, t) for t in FIVE}
 
 
 def test_rerun_without_changes_leaves_the_destination_as_it_was(
