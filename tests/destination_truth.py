@@ -178,17 +178,51 @@ def retired_since(site: Any, entity_type: str, start: Any) -> set[int]:
     return named & {record["id"] for record in site.records(entity_type, retired=True)}
 
 
+HISTORY_DAYS = 30
+"""How far back a first run reads field history by default (the source's `history_since`)."""
+
+
+def status_fields(site: Any, entity_type: str) -> list[str]:
+    """The fields the source keeps history of by default: the type's status lists."""
+    return sorted(name for name, kind in field_types(site, entity_type).items() if kind == "status_list")
+
+
+def history_counts(site: Any, entity_types: Iterable[str], start: Any, end: Any) -> dict[str, int]:
+    """Rows of `<table>_field_changes` a run reading history over [start, end] brings: one per change
+    event of a type's status fields created in it (tables with none are not made)."""
+    low, high = _utc(start), _utc(end)
+    counts: dict[str, int] = {}
+    events = site.records("EventLogEntry")
+    for entity_type in entity_types:
+        fields = set(status_fields(site, entity_type))
+        if not fields or "updated_at" not in field_types(site, entity_type):
+            continue
+        n = sum(
+            1
+            for event in events
+            if event["event_type"] == f"Shotgun_{entity_type}_Change"
+            and event["attribute_name"] in fields
+            and low <= _utc(event["created_at"]) <= high
+        )
+        if n:
+            counts[f"{plural_slug(entity_type)}_field_changes"] = n
+    return counts
+
+
 def expected_row_counts(
     site: Any,
     entity_types: Iterable[str],
     retired: dict[str, set[int]] | None = None,
     changed_since: dict[str, Any] | None = None,
+    history: tuple[Any, Any] | None = None,
 ) -> dict[str, int]:
     """Rows per table of a destination equal to the site: each type's live records plus its
     `retired` ones (soft deletes keep their rows and links), and a link table per multi-entity field
     that holds any link (`<table>__<field>`, one row per link). With `changed_since` (a moment per
-    type), only the live records changed at or after it: what an incremental run from there loads."""
-    counts: dict[str, int] = {}
+    type), only the live records changed at or after it: what an incremental run from there loads.
+    With `history` ([start, end]), the field-history rows of status changes made in it."""
+    entity_types = list(entity_types)
+    counts: dict[str, int] = dict(history_counts(site, entity_types, *history)) if history else {}
     for entity_type in entity_types:
         kept = (retired or {}).get(entity_type, set())
         records = site.records(entity_type)

@@ -1,10 +1,11 @@
 """Small helpers every test folder shares: the sandbox's script credentials, a stored cursor, the
 rows a first load holds, the generated rest_api config for a sandbox."""
 
+import datetime as dt
 from typing import Any
 
 import dlt
-from destination_truth import expected_row_counts, first_load_flags, plural_slug
+from destination_truth import HISTORY_DAYS, expected_row_counts, first_load_flags, plural_slug
 
 from shotgun_source import ShotgunAuth, shotgun_rest_api_config
 from shotgun_source.settings import DEFAULT_LOOKBACK_SECONDS
@@ -37,11 +38,22 @@ def first_load_counts(
     entity_types: list[str],
     lookback_seconds: int = DEFAULT_LOOKBACK_SECONDS,
 ) -> dict[str, int]:
-    """Rows per table after a first load with soft deletes: the live records, and the ones retired
-    within the lookback before the run's window end (its event-log read starts there, flagging them)."""
+    """Rows per table after a first load with soft deletes: the live records, the ones retired
+    within the lookback before the run's window end (its event-log read starts there, flagging them),
+    and the status changes of the last HISTORY_DAYS before it (the field history's backfill)."""
     window_end = events_read_to(pipeline, plural_slug(entity_types[-1]))
     flags = first_load_flags(site, entity_types, window_end, lookback_seconds)
-    return expected_row_counts(site, entity_types, flags)
+    start = dt.datetime.strptime(window_end, "%Y-%m-%dT%H:%M:%SZ") - dt.timedelta(days=HISTORY_DAYS)
+    return expected_row_counts(site, entity_types, flags, history=(start.replace(tzinfo=dt.UTC), window_end))
+
+
+def later_history(pipeline: dlt.Pipeline, table: str) -> tuple[Any, Any]:
+    """The history window of the run after this pipeline's last one: status changes made after the
+    last run's window end (those within its lookback were applied by it) until now."""
+    after = dt.datetime.strptime(events_read_to(pipeline, table), "%Y-%m-%dT%H:%M:%SZ") + dt.timedelta(
+        seconds=1
+    )
+    return after.replace(tzinfo=dt.UTC), dt.datetime.now(dt.UTC) + dt.timedelta(days=1)
 
 
 def rest_api_config_for(sandbox: Any, **kwargs: Any) -> Any:

@@ -20,7 +20,7 @@ from destination_truth import (
 )
 from duckdb_tables import table_counts
 from script_runner import REPO, summary_rows
-from shotgun_testing import cursor_of, first_load_counts
+from shotgun_testing import cursor_of, first_load_counts, later_history
 
 CLI_TIMEOUT = 180.0
 """Seconds before a script run is killed: the demo starts a sandbox and loads it."""
@@ -88,10 +88,11 @@ def test_configured_run_reads_env_vars_and_flags(sandbox: Any, tmp_path: Path) -
     # the second run reads what changed since each cursor less the lookback (.dlt/config.toml: 300 s)
     site.advance_clock(2)
     site.update("Shot", site.records("Shot")[0]["id"], {"description": "second run"})
+    history = later_history(pipeline, "shots")
     again = run_script(cwd, *args, env=sandbox.env())
     assert again.returncode == 0, again.stderr
     starts = {t: _moment(cursors[plural_slug(t)]) - dt.timedelta(seconds=LOOKBACK) for t in TWO}
-    assert summary_rows(again.stdout) == expected_row_counts(site, TWO, changed_since=starts)
+    assert summary_rows(again.stdout) == expected_row_counts(site, TWO, changed_since=starts, history=history)
     pipeline = attach(cwd, "shotgun_pipeline", "studio")
     assert_destination_matches_site(pipeline, site, TWO)
     assert cursor_of(pipeline, "shots") == newest_change(site, "Shot") > cursors["shots"]
@@ -156,7 +157,9 @@ def test_entities_from_an_environment_variable(sandbox: Any, tmp_path: Path) -> 
         cwd = with_project_config(tmp_path / name)
         result = run_script(cwd, env={**sandbox.env(), "SOURCES__SHOTGUN__ENTITIES": value})
         assert result.returncode == 0, result.stderr
-        assert set(summary_rows(result.stdout)) == set(expected_row_counts(sandbox.site, TWO)), result.stdout
+        pipeline = attach(cwd, "shotgun_pipeline", "shotgun")
+        expected = first_load_counts(sandbox.site, pipeline, TWO)
+        assert set(summary_rows(result.stdout)) == set(expected), result.stdout
 
 
 def test_history_flags(sandbox: Any, tmp_path: Path) -> None:
