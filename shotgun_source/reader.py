@@ -11,17 +11,27 @@ A window that fits one page costs one request, as before. Each page is converted
 import math
 import queue
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from functools import partial
+from typing import Any, Generic, Protocol, TypeVar
 
-from .columns import Page, PageConverter
 from .reads import search_body
-from .session import SiteSession
+from .session import ConvertedPage, SiteSession
 
-Converter = Callable[[bytes], Page]
-"""How one page's bytes become tables."""
+
+class WindowPage(ConvertedPage, Protocol):
+    """What splitting a window into id ranges needs to know of its first page."""
+
+    @property
+    def first_id(self) -> int | None: ...
+
+
+P = TypeVar("P", bound=WindowPage)
+T = TypeVar("T")
+Converter = Callable[[bytes], Any]
+"""How one page's bytes become a page (`columns.Page`, or any `ConvertedPage`)."""
 
 MAX_RANGES = 2000
 """More ranges than this would only add requests: each range costs at least one."""
@@ -54,20 +64,22 @@ def plan_ranges(after: int, max_id: int, density: float, page_size: int) -> list
     return [IdRange(lo, lo + step if i < count - 1 else None) for i, lo in enumerate(bounds)]
 
 
-class WindowReader:
+class WindowReader(Generic[P]):
     """Pages one entity type's `_search` in a fixed window, by id, in parallel where it pays."""
 
     def __init__(
         self,
         session: SiteSession,
-        converter: PageConverter,
+        entity_type: str,
+        convert: "Converter",
         fields: str | list[str],
         page_size: int,
         parallel_ranges: int,
     ) -> None:
         self.session = session
-        self.converter = converter
-        self.entity_type = converter.entity_type
+        self.entity_type = entity_type
+        self.convert = convert
+        """How a page's bytes become a page, unless `pages()` is given another way."""
         self.fields = fields
         self.page_size = page_size
         self.parallel_ranges = parallel_ranges
@@ -75,7 +87,7 @@ class WindowReader:
     def _body(self, filters: Sequence[list[Any]], **extra: Any) -> dict[str, Any]:
         return search_body(self.fields, filters, **extra)
 
-    def _pages(self, filters: Sequence[list[Any]], id_range: IdRange, convert: Converter) -> Iterator[Page]:
+    def _pages(self, filters: Sequence[list[Any]], id_range: IdRange, convert: "Converter") -> Iterator[P]:
         """Keyset pages of one id range, converted."""
         body = self._body([*filters, *id_range.filters()])
         yield from self.session.converted_pages(
@@ -89,11 +101,11 @@ class WindowReader:
         data = self.session.post_search(self.entity_type, body).json()["data"]
         return int(data[0]["id"]) if data else None
 
-    def pages(self, filters: Sequence[list[Any]], convert: Converter | None = None) -> Iterator[Page]:
+    def pages(self, filters: Sequence[list[Any]], convert: "Converter | None" = None) -> Iterator[P]:
         """Every page of the window: the first one, then the rest, in parallel where worthwhile.
-        `convert` turns a page's bytes into tables (default: the converter's, without a load id)."""
-        convert = convert or self.converter.convert
-        pages = self._pages(filters, IdRange(0, None), convert)
+        `convert` turns a page's bytes into a page (default: the reader's own)."""
+        convert = convert or self.convert
+        pages: Iterator[P] = self._pages(filters, IdRange(0, None), convert)
         first = next(pages)
         yield first
         if first.row_count < self.page_size or first.last_id is None or first.first_id is None:
@@ -111,50 +123,58 @@ class WindowReader:
         yield from self._parallel(filters, ranges, convert)
 
     def _parallel(
-        self, filters: Sequence[list[Any]], ranges: list[IdRange], convert: Converter
-    ) -> Iterator[Page]:
+        self, filters: Sequence[list[Any]], ranges: list[IdRange], convert: "Converter"
+    ) -> Iterator[P]:
         """Page the ranges on a few threads; hand pages over through a short queue (flat memory)."""
-        handoff: queue.Queue[Any] = queue.Queue(maxsize=self.parallel_ranges)
-        stop = threading.Event()
-        done = object()
-
-        def read(id_range: IdRange) -> None:
-            try:
-                for page in self._pages(filters, id_range, convert):
-                    while not stop.is_set():
-                        try:
-                            handoff.put(page, timeout=0.5)
-                            break
-                        except queue.Full:
-                            continue
-                    if stop.is_set():
-                        return
-            except BaseException as exc:  # hand the failure to the consumer, which raises it
-                stop.set()
-                handoff.put(exc)
-                return
-            handoff.put(done)
-
+        readers = [partial(self._pages, filters, id_range, convert) for id_range in ranges]
         workers = min(self.parallel_ranges, len(ranges))
-        with ThreadPoolExecutor(
-            max_workers=workers, thread_name_prefix=f"shotgun-{self.entity_type}"
-        ) as pool:
-            futures = [pool.submit(read, r) for r in ranges]
-            finished = 0
-            try:
-                while finished < len(ranges):
-                    item = handoff.get()
-                    if item is done:
-                        finished += 1
-                    elif isinstance(item, BaseException):
-                        raise item
-                    else:
-                        yield item
-            finally:
-                stop.set()
-                for future in futures:
-                    future.cancel()
-                _drain(handoff, lambda: all(f.done() for f in futures))
+        yield from fan_in(readers, workers, self.parallel_ranges, f"shotgun-{self.entity_type}")
+
+
+def fan_in(sources: Sequence[Callable[[], Iterable[T]]], workers: int, depth: int, name: str) -> Iterator[T]:
+    """The items of several sources, each iterated on a pool of `workers` threads, as they come.
+
+    A short queue (`depth` items) hands them over, so memory stays flat when the consumer is slower;
+    the first failure of a source is raised here, and closing this generator stops every source at
+    its next item."""
+    handoff: queue.Queue[Any] = queue.Queue(maxsize=max(1, depth))
+    stop = threading.Event()
+    done = object()
+
+    def run(source: Callable[[], Iterable[T]]) -> None:
+        try:
+            for item in source():
+                while not stop.is_set():
+                    try:
+                        handoff.put(item, timeout=0.5)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+        except BaseException as exc:  # hand the failure to the consumer, which raises it
+            stop.set()
+            handoff.put(exc)
+            return
+        handoff.put(done)
+
+    with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix=name) as pool:
+        futures = [pool.submit(run, source) for source in sources]
+        finished = 0
+        try:
+            while finished < len(sources):
+                item = handoff.get()
+                if item is done:
+                    finished += 1
+                elif isinstance(item, BaseException):
+                    raise item
+                else:
+                    yield item
+        finally:
+            stop.set()
+            for future in futures:
+                future.cancel()
+            _drain(handoff, lambda: all(f.done() for f in futures))
 
 
 def _drain(handoff: "queue.Queue[Any]", finished: Callable[[], bool]) -> None:

@@ -106,9 +106,10 @@ class EntityRows:
         mark_columns = retirement_columns(settings.deletes)
         converter = PageConverter(schema, read.marks, mark_columns)
         converter.on_missing = session.field_gone  # a field deleted on the site since the schema read
-        self.windows = WindowReader(
+        self.windows: WindowReader[Page] = WindowReader(
             session,
-            converter,
+            schema.entity_type,
+            converter.convert,
             read.field_list,
             settings.page_size,
             settings.parallel_ranges,
