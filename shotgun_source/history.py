@@ -30,12 +30,14 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
 import pyarrow as pa
 from dlt.common.schema.typing import TColumnSchema
 
 from .columns import LOAD_ID, TIMESTAMP
 from .deletes import EVENT_TYPE, NOT_EVENT_LOG_READER, shift
-from .errors import ShotgunConfigError, ShotgunPermissionError
+from .errors import ShotgunConfigError, ShotgunPermissionError, ShotgunResponseError
+from .reader import WindowReader
 from .schema import ENTITY, EntitySchema
 from .session import SHOTGRID_TIME_FORMAT, SiteSession
 
@@ -248,6 +250,7 @@ def _history_columns() -> list[tuple[str, pa.DataType, TColumnSchema]]:
 
 
 HISTORY_COLUMNS = _history_columns()
+HISTORY_NAMES = [name for name, _, _ in HISTORY_COLUMNS]
 HISTORY_SCHEMA = pa.schema([pa.field(name, arrow_type) for name, arrow_type, _ in HISTORY_COLUMNS])
 
 
@@ -275,13 +278,15 @@ class HistoryConverter:
         self.field_types = dict(field_types)
 
     def table(self, events: Iterable[dict[str, Any]], load_id: str | None) -> pa.Table:
-        columns: dict[str, list[Any]] = {name: [] for name, _, _ in HISTORY_COLUMNS}
+        columns: dict[str, list[Any]] = {name: [] for name in HISTORY_NAMES}
+        appenders = [(name, values.append) for name, values in columns.items()]
         for event in events:
             row = self.row(event)
             if row is None:
                 continue
-            for name, values in columns.items():
-                values.append(row.get(name))
+            get = row.get
+            for name, append in appenders:
+                append(get(name))
         table = pa.Table.from_pydict(columns, schema=HISTORY_SCHEMA)
         if load_id is not None:
             table = table.append_column(
@@ -306,22 +311,37 @@ class HistoryConverter:
             "entity_id": entity_id,
             "field": name,
             "data_type": data_type,
-            "changed_at": dt.datetime.strptime(created_at, SHOTGRID_TIME_FORMAT).replace(tzinfo=dt.UTC),
+            "changed_at": _utc(created_at),
             "in_create": meta.get("in_create") if isinstance(meta.get("in_create"), bool) else None,
         }
         if "old_value" in meta or "new_value" in meta:
             old, new = meta.get("old_value"), meta.get("new_value")
         else:  # a multi-entity change as real sites write it: what was added and removed
             old, new = None, {k: meta[k] for k in ("added", "removed") if k in meta} or None
-        row.update(_typed("old", data_type, old))
-        row.update(_typed("new", data_type, new))
+        if old is not None:
+            row.update(_typed("old", data_type, old))
+        if new is not None:
+            row.update(_typed("new", data_type, new))
         for name_, parts in (
             ("user", _link(relationships.get("user"))),
             ("project", _link(relationships.get("project"))),
         ):
-            for part in ("id", "type", "name"):
-                row[f"{name_}__{part}"] = parts.get(part)
+            if parts:
+                row[f"{name_}__id"] = parts.get("id")
+                row[f"{name_}__type"] = parts.get("type")
+                row[f"{name_}__name"] = parts.get("name")
         return row
+
+
+def _utc(created_at: str) -> dt.datetime:
+    """An event's `created_at` (`2024-01-01T00:00:00Z`) as an aware UTC time; `fromisoformat`
+    reads that form natively and is many times faster than `strptime`, which stays the fallback
+    so a form it does not read is still refused as before."""
+    try:
+        value = dt.datetime.fromisoformat(created_at)
+    except ValueError:
+        value = dt.datetime.strptime(created_at, SHOTGRID_TIME_FORMAT)
+    return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
 
 
 def _link(relationship: Any) -> dict[str, Any]:
@@ -420,6 +440,7 @@ class FieldHistory:
         field_types: Mapping[str, str],
         since: str,
         page_size: int,
+        parallel_ranges: int = 1,
     ) -> None:
         self.session = session
         self.schema = schema
@@ -427,6 +448,9 @@ class FieldHistory:
         self.since = since
         self.page_size = page_size
         self.converter = HistoryConverter(schema, field_types)
+        self.reader: WindowReader[EventPage] = WindowReader(
+            session, EVENT_TYPE, event_page, HISTORY_EVENT_FIELDS, page_size, parallel_ranges
+        )
 
     @property
     def change_event(self) -> str:
@@ -467,16 +491,55 @@ class FieldHistory:
         return HistoryRun(self, riding, catch_up, read)
 
     def read_changes(self, names: Sequence[str], start: str, end: str) -> Iterator[list[dict[str, Any]]]:
-        """Pages of this type's Change events of `names` in [start, end], by id (keyset)."""
-        body = {
-            "filters": [
-                ["created_at", "between", [start, end]],
-                ["event_type", "is", self.change_event],
-                ["attribute_name", "in", list(names)],
-            ],
-            "fields": HISTORY_EVENT_FIELDS,
-        }
+        """Pages of this type's Change events of `names` in [start, end]: the first page, then id
+        ranges in parallel (`reader.WindowReader`), so a first run's month of history costs about
+        as many round trips as the largest window, not one after another. Pages come in no
+        particular order; the table merges on `event_id`."""
+        filters: list[list[Any]] = [
+            ["created_at", "between", [start, end]],
+            ["event_type", "is", self.change_event],
+            ["attribute_name", "in", list(names)],
+        ]
         try:
-            yield from self.session.search(EVENT_TYPE, body, self.page_size)
+            for page in self.reader.pages(filters):
+                yield page.events
         except ShotgunPermissionError:
             raise ShotgunPermissionError(NOT_EVENT_LOG_READER) from None
+
+
+@dataclass(frozen=True)
+class EventPage:
+    """One page of `_search` records of the event log, parsed, with what keyset paging and the
+    id-range split need (`reader.WindowPage`)."""
+
+    events: list[dict[str, Any]]
+
+    @property
+    def row_count(self) -> int:
+        return len(self.events)
+
+    @property
+    def first_id(self) -> int | None:
+        return int(self.events[0]["id"]) if self.events else None
+
+    @property
+    def last_id(self) -> int | None:
+        return int(self.events[-1]["id"]) if self.events else None
+
+
+def event_page(content: bytes) -> EventPage:
+    """A page's bytes (already checked as a ShotGrid answer) as an `EventPage`."""
+    try:
+        body = orjson.loads(content)
+    except orjson.JSONDecodeError:
+        raise ShotgunResponseError(
+            f"An event-log page is not JSON ({len(content)} bytes, starting {content[:120]!r}); the site"
+            " may be showing a maintenance or login page."
+        ) from None
+    data = body.get("data") if isinstance(body, dict) else None
+    if not isinstance(data, list):
+        raise ShotgunResponseError(
+            f"An event-log page has no `data` list ({content[:120]!r});"
+            " this is not the ShotGrid REST envelope."
+        )
+    return EventPage(data)

@@ -119,7 +119,7 @@ def shotgun_source(
             session,
             EntityRead.of(schema, selected.get(schema.entity_type), extra_columns, marks),
             settings,
-            FieldHistory(session, schema, history[schema.entity_type], since, page_size)
+            FieldHistory(session, schema, history[schema.entity_type], since, page_size, parallel_ranges)
             if schema.entity_type in history
             else None,
         )

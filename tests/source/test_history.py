@@ -12,6 +12,7 @@ from shotgun_testing import script_auth
 
 from shotgun_source import ShotgunConfigError, ShotgunPermissionError
 from shotgun_source.errors import find_shotgun_error
+from shotgun_source.history import BEGINNING
 
 STATUS = {"sg_status_list"}
 TABLE = "shots_field_changes"
@@ -141,17 +142,33 @@ def test_first_run_backfills_from_history_since_paged_by_id(
     everything = site_changes(site, "Shot", STATUS)
     page_size = 50
     assert len(everything) > 2 * page_size, "the backfill must page for this test to mean anything"
+    # one thread: keyset pages one after another, the last one short
     sandbox.clear_requests()
     pipeline = make_pipeline()
-    source = source_for(sandbox, entities=["Shot"], history_since="1970-01-01T00:00:00Z", page_size=page_size)
+    source = source_for(
+        sandbox, entities=["Shot"], history_since=BEGINNING, page_size=page_size, parallel_ranges=1
+    )
     pipeline.run(source)
     assert [r["event_id"] for r in history_rows(pipeline)] == [e["id"] for e in everything]
     searches = event_log_searches(sandbox)
-    backfill = [r for r in searches if "1970-01-01T00:00:00Z" in str(r.body)]
-    assert len(backfill) == len(everything) // page_size + 1  # keyset pages, the last one short
+    backfill = [r for r in searches if BEGINNING in str(r.body)]
+    max_id_probes = [r for r in backfill if "'-id'" in str(r.body)]
+    assert len(max_id_probes) == 1  # the id-range split asks for the highest id once
+    keyset = [r for r in backfill if r not in max_id_probes]
+    assert len(keyset) == len(everything) // page_size + 1
     assert len(searches) == len(backfill) + 1  # and the event-log read every run makes
-    first_ids = [int(str(r.body).split("'greater_than', ")[1].split("]")[0]) for r in backfill[1:]]
+    first_ids = [int(str(r.body).split("'greater_than', ")[1].split("]")[0]) for r in keyset[1:]]
     assert first_ids == sorted(first_ids)  # each page asks for ids above the last one read
+
+    # several threads (id ranges in parallel where the first page's density says it pays): every event once
+    sandbox.clear_requests()
+    parallel = make_pipeline(name="parallel")
+    parallel.run(
+        source_for(
+            sandbox, entities=["Shot"], history_since=BEGINNING, page_size=page_size, parallel_ranges=4
+        )
+    )
+    assert sorted(r["event_id"] for r in history_rows(parallel)) == [e["id"] for e in everything]
 
     # a date: from its midnight, UTC
     since = everything[len(everything) // 2]["created_at"].date()
