@@ -249,19 +249,19 @@ class EventLogReader:
         names = sorted({n for t in targets for n in LINK_NAME_FIELDS.get(t, DEFAULT_LINK_NAME_FIELDS)})
         return targets, names
 
-    def linking_ids(self, renamed: dict[str, set[int]]) -> set[int]:
-        """Ids of the live rows that link to a renamed record (their link names are stale)."""
+    def linking_ids(self, renamed: dict[str, set[int]], retired: bool = False) -> set[int]:
+        """Ids of the rows that link to a renamed record (their link names are stale): live ones,
+        or with `retired` the retired ones (a retired row keeps its links, and their names)."""
+        options: dict[str, Any] = {"include_archived_projects": True}
+        if retired:
+            options["return_only"] = "retired"
         found: set[int] = set()
         for name, targets in self.schema.link_targets.items():
             for target in targets:
                 ids = sorted(renamed.get(target, ()))
                 for start in range(0, len(ids), IDS_PER_REQUEST):
                     links = [{"type": target, "id": i} for i in ids[start : start + IDS_PER_REQUEST]]
-                    body = {
-                        "filters": [[name, "in", links]],
-                        "fields": ["id"],
-                        "options": {"include_archived_projects": True},
-                    }
+                    body = {"filters": [[name, "in", links]], "fields": ["id"], "options": options}
                     found.update(r["id"] for r in self._records(self.schema.entity_type, body, MAX_PAGE_SIZE))
         return found
 
@@ -338,6 +338,34 @@ def destination_live_ids(table: str, flagged: bool) -> set[int]:
     except Exception as exc:  # the table is in the schema but not yet in the destination
         logger.info(f"Reconcile of {table}: no destination rows to compare yet ({type(exc).__name__}).")
         return set()
+
+
+def destination_retirement_times(table: str, ids: Iterable[int]) -> dict[int, str]:
+    """When the destination says each of these rows was retired (`_sg_retired_at`), for the rows it
+    holds flagged retired: a retired row read again for a rename keeps its time (the site's
+    retirement event no longer links the record, so the site cannot be asked by id). Rows the
+    destination does not hold retired are left out. Reads the running pipeline, so it must be
+    called from the resource's own thread."""
+    wanted = sorted(set(ids))
+    pipeline = dlt.current.pipeline()
+    if not wanted or table not in pipeline.default_schema.tables:
+        return {}
+    times: dict[int, str] = {}
+    try:
+        for start in range(0, len(wanted), IDS_PER_REQUEST):
+            relation = (
+                pipeline.dataset()[table]
+                .where("id", "in", wanted[start : start + IDS_PER_REQUEST])
+                .select("id", RETIRED_FLAG, RETIRED_AT)
+            )
+            for entity_id, flagged, retired_at in relation.fetchall():
+                if flagged and isinstance(retired_at, dt.datetime):
+                    text = retired_at.astimezone(dt.UTC).strftime(SHOTGRID_TIME_FORMAT)
+                    times[entity_id] = max(times.get(entity_id, text), text)
+    except Exception as exc:  # the table is in the schema but not yet in the destination
+        logger.info(f"Renames in {table}: no retired destination rows to refresh yet ({type(exc).__name__}).")
+        return {}
+    return times
 
 
 @dataclass(frozen=True)

@@ -36,7 +36,14 @@ from .columns import (
     quiet_json_hint_notices,
     root_table_hints,
 )
-from .deletes import EventChanges, EventLogReader, Stamp, retirement_columns, shift
+from .deletes import (
+    EventChanges,
+    EventLogReader,
+    Stamp,
+    destination_retirement_times,
+    retirement_columns,
+    shift,
+)
 from .errors import ShotgunConfigError
 from .history import FieldHistory, HistoryRun, history_table_hints
 from .reader import WindowReader
@@ -72,7 +79,10 @@ class EventLogPlan:
     state_ids: set[int] = field(default_factory=set)
     """Records whose live/retired state is read again."""
     linking_ids: set[int] = field(default_factory=set)
-    """Live records linking to a renamed record."""
+    """Records linking to a renamed record, read again."""
+    retired_linking_ids: set[int] = field(default_factory=set)
+    """Retired records linking to a renamed record (soft deletes), read again where the destination
+    holds them retired."""
 
     @property
     def candidates(self) -> set[int]:
@@ -200,6 +210,8 @@ class EntityRows:
             pages = self.windows.pages(filters, stamp.live)
             first = next(pages)  # read while the event log is
             plan = planned.result() if planned is not None else None
+            if plan is not None:
+                self._refresh_retired_links(plan)
             later = plan.candidates if plan is not None else set()
             for page in chain([first], pages):
                 page_newest = page.newest(cursor)
@@ -266,7 +278,20 @@ class EntityRows:
             plan.state_ids |= gone | missing
         if plan.changes.renamed:
             plan.linking_ids = self.events.linking_ids(plan.changes.renamed) - plan.state_ids
+            if self.settings.deletes == "soft":  # retired rows keep their links, and their names
+                plan.retired_linking_ids = (
+                    self.events.linking_ids(plan.changes.renamed, retired=True) - plan.candidates
+                )
         return plan
+
+    def _refresh_retired_links(self, plan: EventLogPlan) -> None:
+        """Retired rows that link to a renamed record are read again as retired rows, keeping the
+        time the destination says they were retired; rows it does not hold retired are left alone."""
+        if not plan.retired_linking_ids:
+            return
+        times = destination_retirement_times(self.read.schema.table_name, plan.retired_linking_ids)
+        plan.changes.retired_at.update(times)
+        plan.linking_ids |= set(times)
 
     def _remember(self, plan: EventLogPlan, window_end: str, state: dict[str, Any]) -> None:
         """How far the event log is read, and the events the next run's lookback reads again (they
