@@ -1,10 +1,12 @@
 """Crash soak: SIGKILL the pipeline script at random points, rerun, and count what was lost; then
-overlapping starts of one pipeline, and PostgreSQL stopped in the middle of runs.
+overlapping starts of one pipeline, PostgreSQL stopped in the middle of runs, and runs while the
+site changes between their page requests.
 
-    python bench/soak.py                          # 20 kills, 6 overlapping starts, 8 PostgreSQL stops
+    python bench/soak.py                          # 20 kills, 6 overlaps, 8 PostgreSQL stops, 6 churns
     python bench/soak.py --faults on --kills 30   # with 429s, 5xx bursts, dropped bodies, 3 s tokens
     python bench/soak.py --faults both            # one row without faults, one with
     python bench/soak.py --kills 8 --overlaps 6 --restarts 8   # about five minutes
+    python bench/soak.py --kills 0 --overlaps 0 --restarts 0 --churn 8 --seed 3   # churn only
 
 A sandbox site runs in this process; the script users run (`pipelines/shotgun_pipeline.py`) runs
 as a subprocess against it, loading DuckDB. Each round changes the site (updates, creations, a
@@ -27,11 +29,24 @@ to the load step, at a seeded-random page of the site's answers, or before a run
 exit 1 with one line (or 0 when it finished before the server stopped), and after the server is
 started again a rerun must leave the destination equal to the site.
 
+Churn (`--churn N`, 0 skips it): N runs into one DuckDB file (the first a first load, the others
+incremental) while the site changes under them: the sandbox's `before_request` hook, on every k-th
+search request (k seeded, 2 to 5), makes one seeded change in its server thread before answering,
+so later pages see it: a live record retired, a retired one revived, a record others link to
+renamed (a Shot's or Asset's `code`, a Task's `content`, a Project's `name`), a record created
+(a Version or Task linked to a Shot), or one updated. Then the hook is removed and a quiet rerun
+follows. Each round prints its changes by kind and what the destination holds wrong after the
+churned run (for information: changes made after their page was read must wait for the next run)
+and after the quiet rerun (the verdict): rows lost, duplicated, stale, retired on the site but live
+in DuckDB ("retired live", also counted in stale), and rows whose link names (`<link>__name`, or
+multi-entity link rows) differ from the site's ("stale names", also counted in stale).
+
 Prints one table row per fault setting for the kills (runs, kills by the phase they landed in) and
 one per scenario for the overlaps and the stops, each with rows lost (live on the site, missing),
 duplicated (extra rows with the same id, or the same parent and list index in child tables) and
 stale (present with values the site no longer has, or not flagged retired); then the totals.
-Exits 1 if any row was lost, duplicated or stale, or any run ended unlike it must.
+Exits 1 if any row was lost, duplicated or stale (retired live, stale names), or any run ended
+unlike it must.
 """
 
 from __future__ import annotations
@@ -43,6 +58,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -67,6 +83,11 @@ STOP_POINTS = ("while loading", "as the load step starts", "while reading", "bef
 VALUE_LINE = re.compile(r"^\w+ (\d+)[ .]")
 LINK_LINE = re.compile(r"^\w+\.\w+ links differ")
 FAULTS_ON = "429 5% (Retry-After 1 s), 503 bursts, 3% dropped, 3 s tokens"
+CHURN_KINDS = ("retire", "revive", "rename", "create", "update")
+RENAMED = {"Shot": "code", "Asset": "code", "Task": "content", "Project": "name"}
+"""Types other types link to, and the field their links' names come from (the sandbox's rule)."""
+RETIRED_TYPES = ("Shot", "Task", "Asset", "Version")
+"""The types churn retires records of (not Project: the site has a handful)."""
 RETRY_ENV = {
     "RUNTIME__REQUEST_MAX_ATTEMPTS": "10",
     "RUNTIME__REQUEST_BACKOFF_FACTOR": "0.1",
@@ -100,6 +121,8 @@ class ScenarioTally:
     lost: int = 0
     duplicated: int = 0
     stale: int = 0
+    retired_live: int | None = None
+    stale_names: int | None = None
     seconds: float = 0.0
 
 
@@ -109,6 +132,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--faults", choices=("off", "on", "both"), default="off", help="fault settings to soak")
     p.add_argument("--overlaps", type=int, default=6, help="rounds of two overlapping starts (default 6)")
     p.add_argument("--restarts", type=int, default=8, help="rounds with PostgreSQL stopped (default 8)")
+    p.add_argument(
+        "--churn", type=int, default=6, help="runs while the site changes between their pages (default 6)"
+    )
     p.add_argument(
         "--overlap-latency", type=float, default=0.1, help="seconds per request in the overlap rounds (0.1)"
     )
@@ -496,6 +522,185 @@ def stop_during_a_run(
     return Stop(outcome, where, result.stderr)
 
 
+class Churn:
+    """The `before_request` hook of a churn round: on every `every`-th search request, one seeded
+    change of the site, made in the sandbox's server thread before the request is answered (so the
+    page it answers, and every later one, sees it). Parallel reads call it from several threads."""
+
+    def __init__(self, site: Any, rng: random.Random, every: int, tag: str) -> None:
+        self.site = site
+        self.rng = rng
+        self.every = every
+        self.tag = tag
+        self.searches = 0
+        self.done: Counter[str] = Counter()
+        self.failed: list[str] = []
+        self._lock = threading.Lock()
+
+    def __call__(self, request: Any) -> None:
+        if request.kind != "search":
+            return
+        with self._lock:
+            self.searches += 1
+            if self.searches % self.every:
+                return
+            kind = self.rng.choice(CHURN_KINDS)
+            try:
+                self.done[self.change(kind)] += 1
+            except Exception as exc:  # a hook that raises would fail the request, not the soak
+                self.failed.append(f"{kind}: {exc!r}")
+
+    def change(self, kind: str) -> str:
+        """Make one change of `kind` (a revive with nothing retired retires instead); the kind made."""
+        site, rng, n = self.site, self.rng, sum(self.done.values())
+        if kind == "revive":
+            retired = [(t, r["id"]) for t in RETIRED_TYPES for r in site.records(t, retired=True)]
+            if retired:
+                site.revive(*rng.choice(retired))
+                return "revive"
+            kind = "retire"
+        if kind == "retire":
+            entity_type = rng.choice(RETIRED_TYPES)
+            site.retire(entity_type, rng.choice(site.records(entity_type))["id"])
+        elif kind == "rename":
+            entity_type = rng.choice(list(RENAMED))
+            name_field = RENAMED[entity_type]
+            record = rng.choice(site.records(entity_type))
+            site.update(entity_type, record["id"], {name_field: f"{record[name_field]} ~{self.tag}.{n}"})
+        elif kind == "create":
+            shot = rng.choice(site.records("Shot"))
+            links = {"project": shot["project"], "entity": {"type": "Shot", "id": shot["id"]}}
+            if rng.random() < 0.5:
+                site.create("Version", {"code": f"churn_{self.tag}_{n}", **links})
+            else:
+                site.create("Task", {"content": f"churn {self.tag} {n}", **links})
+        else:
+            site.mutate(rng.choice(ENTITIES), 1e-9, seed=rng.randrange(10**6))  # one record
+        return kind
+
+
+@dataclass
+class ChurnCheck:
+    """What a destination holds wrong against the site after a churn round's run."""
+
+    lost: int
+    duplicated: int
+    stale: int
+    retired_live: int
+    stale_names: int
+    examples: list[str]
+
+    def bad(self) -> int:
+        return self.lost + self.duplicated + self.stale + self.retired_live + self.stale_names
+
+    def line(self) -> str:
+        return (
+            f"lost {self.lost}, duplicated {self.duplicated}, stale {self.stale},"
+            f" retired live {self.retired_live}, stale names {self.stale_names}"
+        )
+
+
+def retired_live_ids(pipeline: Any, site: Any, entity_type: str) -> set[int]:
+    """Ids retired on the site whose rows the destination keeps live (not flagged `_sg_retired`)."""
+    got = destination_tables(pipeline, entity_type, field_types(site, entity_type))
+    return set(got.root) & {r["id"] for r in site.records(entity_type, retired=True)}
+
+
+def stale_name_ids(pipeline: Any, site: Any, entity_type: str) -> set[int]:
+    """Ids whose link names differ from the site's: a `<link>__name` column of a row (live or
+    flagged retired) unlike the linked record's name now, or multi-entity link rows unlike the
+    site's (`stale_link_parents`)."""
+    kinds = field_types(site, entity_type)
+    names = [f"{name}__name" for name, kind in kinds.items() if kind == "entity"]
+    if not names and "multi_entity" not in kinds.values():
+        return set()
+    want = expected_tables(site, entity_type, site.records(entity_type, retired=None)).root
+    got = destination_tables(pipeline, entity_type, kinds)
+    stale = {
+        record_id
+        for record_id, row in (got.root | got.retired).items()
+        if record_id in want and any(row.get(c) != want[record_id][c] for c in names)
+    }
+    if "multi_entity" in kinds.values():
+        stale |= stale_link_parents(pipeline, site, entity_type)
+    return stale
+
+
+def check_churn(cli: CliDir, site: Any) -> ChurnCheck:
+    lost, duplicated, stale, examples = count_problems(cli, site)
+    pipeline = cli.attach()
+    retired_live = stale_names = 0
+    for entity_type in ENTITIES:
+        live = sorted(retired_live_ids(pipeline, site, entity_type))
+        names = sorted(stale_name_ids(pipeline, site, entity_type))
+        retired_live += len(live)
+        stale_names += len(names)
+        if live:
+            examples.append(f"{entity_type} retired on the site but live in DuckDB: {live[:10]}")
+        if names:
+            examples.append(f"{entity_type} with stale link names: {names[:10]}")
+    return ChurnCheck(lost, duplicated, stale, retired_live, stale_names, examples)
+
+
+def churn_soak(args: argparse.Namespace, root: Path) -> ScenarioTally:
+    """Runs while the site changes between their page requests, each followed by a quiet rerun that
+    must leave the destination equal to the site; the first round is a first load."""
+    tally = ScenarioTally("site changed between page requests", retired_live=0, stale_names=0)
+    started = time.monotonic()
+    flags = ("--page-size", str(args.page_size))
+    with Sandbox(seed=args.seed, scale=args.scale) as sandbox:
+        quiet_disconnects(sandbox)
+        sandbox.faults.latency = args.latency
+        cli = CliDir(root / "churn")
+        for round_no in range(args.churn):
+            rng = random.Random(f"churn:{args.seed}:{round_no}")
+            churn = Churn(sandbox.site, rng, every=rng.randint(2, 5), tag=f"{args.seed}.{round_no}")
+            first_load = not cli.database.exists()
+            sandbox.faults.before_request = churn
+            try:
+                churned = cli.run(sandbox.env(), *flags)
+            finally:
+                sandbox.faults.before_request = None
+            during = check_churn(cli, sandbox.site) if churned.returncode == 0 else None
+            quiet = cli.run(sandbox.env(), *flags)
+            after = check_churn(cli, sandbox.site)
+            tally.rounds += 1
+            tally.runs += 2
+            for name, run in (("churned run", churned), ("quiet rerun", quiet)):
+                outcome = f"{name} exit {run.returncode}"
+                tally.outcomes[outcome] += 1
+                if run.returncode != 0:
+                    tally.unexpected += 1
+                    if args.verbose:
+                        print(run.stderr[-3000:], file=sys.stderr)
+            tally.lost += after.lost
+            tally.duplicated += after.duplicated
+            tally.stale += after.stale
+            tally.retired_live = (tally.retired_live or 0) + after.retired_live
+            tally.stale_names = (tally.stale_names or 0) + after.stale_names
+            made = ", ".join(f"{kind} {churn.done[kind]}" for kind in CHURN_KINDS)
+            print(
+                f"  churn {round_no:>2} ({'first load' if first_load else 'incremental'}, a change every"
+                f" {churn.every} searches of {churn.searches}): {sum(churn.done.values())} changes"
+                f" ({made}){f', {len(churn.failed)} FAILED' if churn.failed else ''};"
+                f" after the run ({'exit 0' if during else f'exit {churned.returncode}'})"
+                f" {during.line() if during else '-'};"
+                f" after a quiet rerun (exit {quiet.returncode}) {after.line()}"
+                + (f"  e.g. {after.examples[0][:150]}" if after.examples else ""),
+                flush=True,
+            )
+            for failure in churn.failed[:3]:
+                print(f"    change failed: {failure[:200]}")
+            if after.bad():
+                for example in after.examples[:8]:
+                    print(f"    {example[:300]}")
+                shutil.rmtree(cli.cwd)
+                cli = CliDir(cli.cwd)
+                cli.run(sandbox.env(), *flags)
+    tally.seconds = time.monotonic() - started
+    return tally
+
+
 def phase_durations(log: str) -> dict[str, float]:
     """Seconds from each phase's first log line to the next phase's, from dlt's log timestamps
     (INFO); only the phases the log shows."""
@@ -546,19 +751,25 @@ def print_scenarios(tallies: list[ScenarioTally]) -> None:
     if not tallies:
         return
     head = f"{'scenario':<40} {'rounds':>6} {'runs':>5} {'interleaved':>11} {'unexpected':>10}"
-    head += f" {'lost':>5} {'dupl.':>6} {'stale':>6} {'secs':>5}  how the runs ended"
+    head += f" {'lost':>5} {'dupl.':>6} {'stale':>6} {'ret.live':>8} {'names':>5} {'secs':>5}"
+    head += "  how the runs ended"
     print(head)
     print("-" * len(head))
     for t in tallies:
         interleaved = "-" if t.interleaved is None else str(t.interleaved)
+        retired_live = "-" if t.retired_live is None else str(t.retired_live)
+        names = "-" if t.stale_names is None else str(t.stale_names)
         ended = ", ".join(f"{name} {n}" for name, n in sorted(t.outcomes.items()))
         row = f"{t.scenario:<40} {t.rounds:>6} {t.runs:>5} {interleaved:>11} {t.unexpected:>10}"
-        row += f" {t.lost:>5} {t.duplicated:>6} {t.stale:>6} {t.seconds:>5.0f}  {ended}"
+        row += f" {t.lost:>5} {t.duplicated:>6} {t.stale:>6} {retired_live:>8} {names:>5}"
+        row += f" {t.seconds:>5.0f}  {ended}"
         print(row)
     print(
         "interleaved: page requests of a second run that came while the first still read;"
         " unexpected: runs that ended other than they must (a second run exits 0 or 3, a run that"
-        " loses PostgreSQL exits 1 with one line, every rerun 0)"
+        " loses PostgreSQL exits 1 with one line, every rerun 0, every churned run 0);"
+        " ret.live: rows retired on the site but live in DuckDB, names: rows with stale link names"
+        " (both also counted in stale; churn only, after the quiet rerun)"
     )
 
 
@@ -581,6 +792,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.restarts:
             print(f"soak: {args.restarts} rounds with PostgreSQL stopped and started again", flush=True)
             scenarios.append(restart_soak(args, root))
+        if args.churn:
+            print(f"soak: {args.churn} runs while the site changes between their page requests", flush=True)
+            scenarios.append(churn_soak(args, root))
     finally:
         if args.workdir is None:
             shutil.rmtree(root, ignore_errors=True)
@@ -592,11 +806,16 @@ def main(argv: list[str] | None = None) -> int:
     lost = sum(t.lost for t in tallies) + sum(t.lost for t in scenarios)
     duplicated = sum(t.duplicated for t in tallies) + sum(t.duplicated for t in scenarios)
     stale = sum(t.stale for t in tallies) + sum(t.stale for t in scenarios)
+    retired_live = sum(t.retired_live or 0 for t in scenarios)
+    stale_names = sum(t.stale_names or 0 for t in scenarios)
     unexpected = sum(t.failed_reruns for t in tallies) + sum(
         t.unexpected + (t.interleaved or 0) for t in scenarios
     )
-    print(f"\ntotal: {lost} lost, {duplicated} duplicated, {stale} stale; {unexpected} unexpected endings")
-    return 1 if lost + duplicated + stale + unexpected else 0
+    print(
+        f"\ntotal: {lost} lost, {duplicated} duplicated, {stale} stale"
+        f" ({retired_live} retired live, {stale_names} stale link names); {unexpected} unexpected endings"
+    )
+    return 1 if lost + duplicated + stale + retired_live + stale_names + unexpected else 0
 
 
 if __name__ == "__main__":
