@@ -25,7 +25,7 @@ site are retired there.
 """
 
 import datetime as dt
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Container, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
@@ -326,10 +326,9 @@ class EventLogReader:
 def destination_live_ids(table: str, flagged: bool) -> set[int]:
     """Ids of the rows the destination holds as live (empty before the table's first load).
     Reads the pipeline that is running, so it must be called from the resource's own thread."""
-    pipeline = dlt.current.pipeline()
-    if table not in pipeline.default_schema.tables:
+    if table not in _known_tables():
         return set()
-    relation = pipeline.dataset()[table]
+    relation = dlt.current.pipeline().dataset()[table]
     try:
         if flagged:
             rows: Iterable[tuple[Any, ...]] = relation.select("id", RETIRED_FLAG).fetchall()
@@ -340,6 +339,15 @@ def destination_live_ids(table: str, flagged: bool) -> set[int]:
         return set()
 
 
+def _known_tables() -> Container[str]:
+    """The tables of the running pipeline's schema; none before its first run has made one (a
+    first load has no default schema yet, and asking for it raises)."""
+    pipeline = dlt.current.pipeline()
+    if pipeline.default_schema_name is None:
+        return ()
+    return pipeline.default_schema.tables
+
+
 def destination_retirement_times(table: str, ids: Iterable[int]) -> dict[int, str]:
     """When the destination says each of these rows was retired (`_sg_retired_at`), for the rows it
     holds flagged retired: a retired row read again for a rename keeps its time (the site's
@@ -347,9 +355,9 @@ def destination_retirement_times(table: str, ids: Iterable[int]) -> dict[int, st
     destination does not hold retired are left out. Reads the running pipeline, so it must be
     called from the resource's own thread."""
     wanted = sorted(set(ids))
-    pipeline = dlt.current.pipeline()
-    if not wanted or table not in pipeline.default_schema.tables:
+    if not wanted or table not in _known_tables():
         return {}
+    pipeline = dlt.current.pipeline()
     times: dict[int, str] = {}
     try:
         for start in range(0, len(wanted), IDS_PER_REQUEST):
@@ -363,7 +371,10 @@ def destination_retirement_times(table: str, ids: Iterable[int]) -> dict[int, st
                     text = retired_at.astimezone(dt.UTC).strftime(SHOTGRID_TIME_FORMAT)
                     times[entity_id] = max(times.get(entity_id, text), text)
     except Exception as exc:  # the table is in the schema but not yet in the destination
-        logger.info(f"Renames in {table}: no retired destination rows to refresh yet ({type(exc).__name__}).")
+        logger.warning(
+            f"Renames in {table}: the destination's retired rows could not be read ({type(exc).__name__}:"
+            f" {exc}); their link names stay as they are (`--refresh` reads them again)."
+        )
         return {}
     return times
 

@@ -210,8 +210,8 @@ class EntityRows:
             pages = self.windows.pages(filters, stamp.live)
             first = next(pages)  # read while the event log is
             plan = planned.result() if planned is not None else None
-            if plan is not None:
-                self._refresh_retired_links(plan)
+            if plan is not None and window.get_state().get("last_value") is not None:
+                self._refresh_retired_links(plan)  # the destination may hold retired rows
             later = plan.candidates if plan is not None else set()
             for page in chain([first], pages):
                 page_newest = page.newest(cursor)
