@@ -661,8 +661,12 @@ def churn_soak(args: argparse.Namespace, root: Path) -> ScenarioTally:
                 churned = cli.run(sandbox.env(), *flags)
             finally:
                 sandbox.faults.before_request = None
+            if churned.returncode != 0:
+                print(f"    the churned run failed:\n{churned.stderr[-3000:]}", file=sys.stderr)
             during = check_churn(cli, sandbox.site) if churned.returncode == 0 else None
             quiet = cli.run(sandbox.env(), *flags)
+            if quiet.returncode != 0:
+                print(f"    the quiet rerun failed:\n{quiet.stderr[-3000:]}", file=sys.stderr)
             after = check_churn(cli, sandbox.site)
             tally.rounds += 1
             tally.runs += 2
@@ -694,9 +698,17 @@ def churn_soak(args: argparse.Namespace, root: Path) -> ScenarioTally:
             if after.bad():
                 for example in after.examples[:8]:
                     print(f"    {example[:300]}")
+                for name, run in (("churned run", churned), ("quiet rerun", quiet)):
+                    for line in [x for x in run.stderr.splitlines() if "WARNING" in x][:5]:
+                        print(f"    {name} warned: {line[:300]}")
                 shutil.rmtree(cli.cwd)
                 cli = CliDir(cli.cwd)
-                cli.run(sandbox.env(), *flags)
+                fresh = cli.run(sandbox.env(), *flags)
+                if fresh.returncode != 0:
+                    print(
+                        f"    a fresh load after the bad round failed:\n{fresh.stderr[-3000:]}",
+                        file=sys.stderr,
+                    )
     tally.seconds = time.monotonic() - started
     return tally
 
