@@ -243,6 +243,21 @@ REMOVALS: tuple[Removal, ...] = (
         ("tests/reliability/test_faults.py::test_renaming_a_linked_record_reaches_the_rows_that_link_it",),
     ),
     Removal(
+        "rename-retired-rows",
+        "retired rows linking to a renamed record are read again too, keeping their _sg_retired_at",
+        (
+            Edit(
+                "shotgun_source/resources.py",
+                "        if not plan.retired_linking_ids:\n            return",
+                "        return",
+            ),
+        ),
+        (
+            "tests/reliability/test_faults.py::"
+            "test_renaming_a_record_reaches_retired_rows_that_link_it_and_keeps_their_retirement_time",
+        ),
+    ),
+    Removal(
         "duckdb-memory-cap",
         "load() caps DuckDB's memory while it loads",
         (

@@ -23,6 +23,7 @@ os.environ.setdefault("PROVIDERS__ENABLE_AIRFLOW_SECRETS", "false")
 RECORDINGS = Path(__file__).resolve().parents[1].parent / "shared" / "shotgrid-recordings"
 RECORDED_ANSWERS = "recorded ShotGrid answers"
 """How the summary line names the tests that read the recordings (the `recordings_dir` fixture)."""
+READS_RECORDINGS = "reads_recordings"
 
 
 @dataclass
@@ -34,7 +35,8 @@ class RecordingTests:
     skip_reasons: set[str] = field(default_factory=set)
 
     def record(self, report: pytest.TestReport) -> None:
-        if report.nodeid not in self.nodeids:
+        # under pytest-xdist the controller collects nothing itself: the worker marks the report
+        if report.nodeid not in self.nodeids and (READS_RECORDINGS, True) not in report.user_properties:
             return
         if report.skipped:
             self.outcomes["skipped"] += 1
@@ -57,12 +59,20 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     }
 
 
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """Marks the reports of the tests that read the recordings, for the controller's count."""
+    outcome = yield
+    if "recordings_dir" in getattr(item, "fixturenames", ()):
+        outcome.get_result().user_properties.append((READS_RECORDINGS, True))  # type: ignore[attr-defined]
+
+
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
     RECORDING_TESTS.record(report)
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    if RECORDING_TESTS.nodeids:
+    if RECORDING_TESTS.nodeids or sum(RECORDING_TESTS.outcomes.values()):
         terminalreporter.write_line(RECORDING_TESTS.summary())
 
 
