@@ -72,7 +72,7 @@ import dlt  # noqa: E402
 from destination_truth import compare_entity, destination_tables, expected_tables, field_types  # noqa: E402
 from postgres_server import PostgresServer, running_postgres, server_is_up, start_server, stop_server  # noqa: E402
 from reliability.crash import PHASES, run_and_act_when, run_and_kill  # noqa: E402
-from reliability.helpers import CliDir, duplicate_keys  # noqa: E402
+from reliability.helpers import CliDir, duplicate_keys, key_columns  # noqa: E402
 
 from shotgun_source.sandbox import Sandbox  # noqa: E402
 
@@ -212,12 +212,11 @@ def count_pipeline_problems(pipeline: Any, site: Any, duplicated: int) -> tuple[
 
 
 def sql_duplicate_keys(pipeline: Any) -> int:
-    """Rows that repeat a key in a SQL destination: `id` in root tables, (parent, list index) in child
-    tables (what `duplicate_keys` counts in a DuckDB file)."""
+    """Rows that repeat a key in a SQL destination (what `duplicate_keys` counts in a DuckDB file)."""
     extra = 0
     with pipeline.sql_client() as client:
         for table in pipeline.default_schema.data_table_names(seen_data_only=True):
-            key = '"_dlt_parent_id", "_dlt_list_idx"' if "__" in table else '"id"'
+            key = key_columns(table)
             rows = client.execute_sql(
                 f"select coalesce(sum(n - 1), 0) from (select count(*) as n from"
                 f" {client.make_qualified_table_name(table)} group by {key}) as k where n > 1"

@@ -144,15 +144,21 @@ def snapshot_duckdb(database: Path, dataset: str = DATASET) -> dict[str, list[tu
     return out
 
 
+def key_columns(table: str) -> str:
+    """The quoted columns that identify a row of one of the source's tables: `id` in root tables,
+    (parent id, list index) in link tables, `event_id` in field-history tables."""
+    if table.endswith("_field_changes"):
+        return '"event_id"'
+    return '"parent_id", "list_idx"' if "__" in table else '"id"'
+
+
 def duplicate_keys(database: Path, dataset: str = DATASET) -> dict[str, int]:
     """{table: rows that repeat a key}: `id` in root tables, (parent id, list index) in link tables,
     `event_id` in field-history tables."""
     found: dict[str, int] = {}
     with duckdb.connect(str(database), read_only=True) as con:
         for table in data_tables(con, dataset):
-            key = '"parent_id", "list_idx"' if "__" in table else '"id"'
-            if table.endswith("_field_changes"):
-                key = '"event_id"'
+            key = key_columns(table)
             (extra,) = con.execute(
                 f'select coalesce(sum(n - 1), 0) from (select count(*) as n from {dataset}."{table}"'
                 f" group by {key}) where n > 1"
