@@ -38,7 +38,7 @@ from .columns import LOAD_ID, TIMESTAMP
 from .deletes import EVENT_TYPE, NOT_EVENT_LOG_READER, shift
 from .errors import ShotgunConfigError, ShotgunPermissionError, ShotgunResponseError
 from .reader import WindowReader
-from .schema import ENTITY, EntitySchema
+from .schema import ENTITY, EntitySchema, check_known_fields, per_loaded_type
 from .session import SHOTGRID_TIME_FORMAT, SiteSession
 
 HISTORY_TABLE_SUFFIX = "_field_changes"
@@ -129,26 +129,14 @@ def resolve_history_fields(
             f" got {setting!r}."
         )
     chosen = _defaults(schemas) if default_on else {}
-    by_key = {key: schema for schema in schemas for key in (schema.entity_type.lower(), schema.table_name)}
-    for key, names in setting.items():
-        schema = by_key.get(str(key).lower())
-        if schema is None:
-            raise ShotgunConfigError(
-                f"`history_fields` names the entity type {key!r}, which is not among the loaded entities"
-                f" ({', '.join(s.entity_type for s in schemas)})."
-            )
+    for schema, names in per_loaded_type("history_fields", setting, schemas):
         names = [names] if isinstance(names, str) else list(names or [])
         if names and schema.cursor_field != "updated_at":
             raise ShotgunConfigError(
                 f"`history_fields` names {schema.entity_type}, whose records never change (it has no"
                 " updated_at): there is no field history to record. Leave it out."
             )
-        unknown = sorted(set(map(str, names)) - set(schema.field_types))
-        if unknown:
-            raise ShotgunConfigError(
-                f"`history_fields` for {schema.entity_type} names unknown field(s): {', '.join(unknown)}."
-                f" Valid fields: {', '.join(sorted(schema.field_types))}."
-            )
+        check_known_fields("history_fields", schema, names)
         chosen.pop(schema.entity_type, None)
         if names:
             chosen[schema.entity_type] = {str(n): schema.field_types[str(n)] for n in dict.fromkeys(names)}

@@ -6,7 +6,7 @@ load must still get its type.
 """
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -14,6 +14,8 @@ from dlt.common import logger
 from dlt.common.schema.typing import TColumnSchema
 from dlt.common.typing import TTableNames
 from dlt.extract.hints import TResourceNestedHints
+
+from .errors import ShotgunConfigError
 
 ENTITY = "entity"
 MULTI_ENTITY = "multi_entity"
@@ -181,3 +183,31 @@ def _with_description(hint: TColumnSchema, description: str | None) -> TColumnSc
     if description:
         column["description"] = description
     return column
+
+
+def per_loaded_type(
+    setting: str, values: Mapping[Any, Any], schemas: Sequence[EntitySchema]
+) -> Iterator[tuple[EntitySchema, Any]]:
+    """Each entry of a per-type setting (`fields`, `history_fields`) with the loaded type it names,
+    by entity type (any case) or table name; a type that is not loaded is refused, naming the
+    setting."""
+    by_key = {key: schema for schema in schemas for key in (schema.entity_type.lower(), schema.table_name)}
+    for key, value in values.items():
+        schema = by_key.get(str(key).lower())
+        if schema is None:
+            raise ShotgunConfigError(
+                f"`{setting}` names the entity type {key!r}, which is not among the loaded entities"
+                f" ({', '.join(s.entity_type for s in schemas)})."
+            )
+        yield schema, value
+
+
+def check_known_fields(setting: str, schema: EntitySchema, names: Sequence[Any]) -> None:
+    """Refuse field names the type does not have: the server silently drops a name it does not
+    know, so a typo would load as an empty column forever."""
+    unknown = sorted(set(map(str, names)) - set(schema.field_types))
+    if unknown:
+        raise ShotgunConfigError(
+            f"`{setting}` for {schema.entity_type} names unknown field(s): {', '.join(unknown)}."
+            f" Valid fields: {', '.join(sorted(schema.field_types))}."
+        )

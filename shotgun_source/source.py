@@ -20,7 +20,7 @@ from .history import DEFAULT_HISTORY_SINCE, FieldHistory, check_history_since, r
 from .paginator import check_page_size
 from .reads import EntityRead
 from .resources import ReadSettings, entity_resource
-from .schema import EntitySchema
+from .schema import EntitySchema, check_known_fields, per_loaded_type
 from .session import SHOTGRID_TIME_FORMAT, SiteSession
 from .settings import (
     DEFAULT_ENTITIES,
@@ -130,29 +130,13 @@ def shotgun_source(
 def _selected_fields(
     fields: dict[str, Sequence[str]] | None, schemas: Sequence[EntitySchema]
 ) -> dict[str, Sequence[str]]:
-    """`fields` keyed by entity type, checked against the site's schema.
-
-    The server silently drops field names it does not know, so a typo would load as an empty
-    column forever; refuse it instead.
-    """
+    """`fields` keyed by entity type, checked against the site's schema (`check_known_fields`)."""
     if not fields:
         return {}
-    by_key = {key: schema for schema in schemas for key in (schema.entity_type.lower(), schema.table_name)}
     selected: dict[str, Sequence[str]] = {}
-    for key, names in fields.items():
-        schema = by_key.get(str(key).lower())
-        if schema is None:
-            raise ShotgunConfigError(
-                f"`fields` names the entity type {key!r}, which is not among the loaded entities"
-                f" ({', '.join(s.entity_type for s in schemas)})."
-            )
+    for schema, names in per_loaded_type("fields", fields, schemas):
         names = [names] if isinstance(names, str) else list(names)
-        unknown = sorted(set(names) - set(schema.field_types))
-        if unknown:
-            raise ShotgunConfigError(
-                f"`fields` for {schema.entity_type} names unknown field(s): {', '.join(unknown)}."
-                f" Valid fields: {', '.join(sorted(schema.field_types))}."
-            )
+        check_known_fields("fields", schema, names)
         selected[schema.entity_type] = names
     return selected
 
