@@ -72,7 +72,7 @@ import dlt  # noqa: E402
 from destination_truth import compare_entity, destination_tables, expected_tables, field_types  # noqa: E402
 from postgres_server import PostgresServer, running_postgres, server_is_up, start_server, stop_server  # noqa: E402
 from reliability.crash import PHASES, run_and_act_when, run_and_kill  # noqa: E402
-from reliability.helpers import CliDir, duplicate_keys, key_columns  # noqa: E402
+from reliability.helpers import CliDir, duplicate_keys, key_columns, page_times  # noqa: E402
 
 from shotgun_source.sandbox import Sandbox  # noqa: E402
 
@@ -297,23 +297,10 @@ def soak(args: argparse.Namespace, faults_on: bool, root: Path) -> Tally:
             )
             if lost or duplicated or stale:
                 # start the next round from a clean copy, so each round's damage is its own
-                shutil.rmtree(cli.cwd)
-                cli = CliDir(cli.cwd)
-                cli.run(sandbox.env(), *flags, extra_env=RETRY_ENV)
+                cli = start_afresh(cli, sandbox.env(), flags, RETRY_ENV)
                 tally.runs += 1
     tally.seconds = time.monotonic() - started
     return tally
-
-
-def page_times(sandbox: Sandbox, page_size: int) -> list[float]:
-    """When the site received each page request of `page_size` rows (a run's own page size)."""
-    return sorted(
-        r.time
-        for r in sandbox.requests
-        if r.kind == "search"
-        and isinstance(r.body, dict)
-        and (r.body.get("page") or {}).get("size") == page_size
-    )
 
 
 def overlap_soak(args: argparse.Namespace, root: Path) -> ScenarioTally:
@@ -376,11 +363,21 @@ def overlap_soak(args: argparse.Namespace, root: Path) -> ScenarioTally:
                 flush=True,
             )
             if lost or duplicated or stale:
-                shutil.rmtree(cli.cwd)
-                cli = CliDir(cli.cwd)
-                cli.run(sandbox.env())
+                cli = start_afresh(cli, sandbox.env(), ())
     tally.seconds = time.monotonic() - started
     return tally
+
+
+def start_afresh(
+    cli: CliDir, site_env: dict[str, str], flags: tuple[str, ...], extra_env: dict[str, str] | None = None
+) -> CliDir:
+    """A clean directory loaded anew after a bad round, so each round's damage is its own."""
+    shutil.rmtree(cli.cwd)
+    fresh_dir = CliDir(cli.cwd)
+    fresh = fresh_dir.run(site_env, *flags, extra_env=extra_env)
+    if fresh.returncode != 0:
+        print(f"    a fresh load after the bad round failed:\n{fresh.stderr[-3000:]}", file=sys.stderr)
+    return fresh_dir
 
 
 def normalized_package(cli: CliDir) -> bool:
@@ -456,9 +453,7 @@ def restart_soak(args: argparse.Namespace, root: Path) -> ScenarioTally:
             )
             if lost or duplicated or stale:
                 dataset = f"soak{round_no + 1}"
-                shutil.rmtree(cli.cwd)
-                cli = CliDir(cli.cwd)
-                cli.run(site_env, *flags())
+                cli = start_afresh(cli, site_env, flags())
     tally.seconds = time.monotonic() - started
     return tally
 
@@ -700,14 +695,7 @@ def churn_soak(args: argparse.Namespace, root: Path) -> ScenarioTally:
                 for name, run in (("churned run", churned), ("quiet rerun", quiet)):
                     for line in [x for x in run.stderr.splitlines() if "WARNING" in x][:5]:
                         print(f"    {name} warned: {line[:300]}")
-                shutil.rmtree(cli.cwd)
-                cli = CliDir(cli.cwd)
-                fresh = cli.run(sandbox.env(), *flags)
-                if fresh.returncode != 0:
-                    print(
-                        f"    a fresh load after the bad round failed:\n{fresh.stderr[-3000:]}",
-                        file=sys.stderr,
-                    )
+                cli = start_afresh(cli, sandbox.env(), flags)
     tally.seconds = time.monotonic() - started
     return tally
 

@@ -144,6 +144,18 @@ def snapshot_duckdb(database: Path, dataset: str = DATASET) -> dict[str, list[tu
     return out
 
 
+def page_times(sandbox: Any, page_size: int | str) -> list[float]:
+    """When the site received each page request of `page_size` rows (a run's own page size, as it
+    tells one run's pages from another's)."""
+    return sorted(
+        r.time
+        for r in sandbox.requests
+        if r.kind == "search"
+        and isinstance(r.body, dict)
+        and str((r.body.get("page") or {}).get("size")) == str(page_size)
+    )
+
+
 def key_columns(table: str) -> str:
     """The quoted columns that identify a row of one of the source's tables: `id` in root tables,
     (parent id, list index) in link tables, `event_id` in field-history tables."""

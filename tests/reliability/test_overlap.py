@@ -22,7 +22,7 @@ from destination_truth import assert_destination_matches_site
 from shotgun_testing import script_auth
 
 from reliability.crash import run_and_kill
-from reliability.helpers import CLI_TIMEOUT, FAST, CliDir, duplicate_keys
+from reliability.helpers import CLI_TIMEOUT, FAST, CliDir, duplicate_keys, page_times
 from shotgun_source import ShotgunPipelineBusyError, load
 from shotgun_source.lock import lock_path_for, named_pipeline_lock, read_holder
 
@@ -59,17 +59,6 @@ def wait_for(condition: Any, what: str, process: subprocess.Popen[str] | None = 
 
 def searches(sandbox: Any) -> int:
     return sum(1 for r in sandbox.requests if r.kind == "search")
-
-
-def page_times(sandbox: Any, page_size: str) -> list[float]:
-    """When the site received each page request of the given page size."""
-    return sorted(
-        r.time
-        for r in sandbox.requests
-        if r.kind == "search"
-        and isinstance(r.body, dict)
-        and str((r.body.get("page") or {}).get("size")) == page_size
-    )
 
 
 def assert_one_after_the_other(sandbox: Any) -> None:
