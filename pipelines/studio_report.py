@@ -200,6 +200,57 @@ def status_label(status: str) -> str:
 # -- SVG -------------------------------------------------------------------------------------
 
 
+def _chart_frame(
+    title: str,
+    width: int,
+    height: int,
+    plot: tuple[int, int, int, int],
+    y_max: int,
+    step: int,
+    root_attributes: str = "",
+    y_label: str | None = None,
+) -> list[str]:
+    """What every chart here starts with: the `<svg>` root, its title, the y grid with its ticks and
+    both axes; `plot` is (left, top, width, height) of the plotting area."""
+    left, top, plot_w, plot_h = plot
+    scale = plot_h / y_max
+    out = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}"'
+        f' viewBox="0 0 {width} {height}" font-family="Helvetica, Arial, sans-serif" font-size="12"'
+        f"{root_attributes}>",
+        f"<title>{esc(title)}</title>",
+        f'<rect width="{width}" height="{height}" fill="#ffffff"/>',
+        f'<text x="{left}" y="28" font-size="16" font-weight="bold">{esc(title)}</text>',
+    ]
+    for tick in range(0, y_max + 1, step):
+        y = top + plot_h - tick * scale
+        out.append(f'<line x1="{left}" x2="{left + plot_w}" y1="{y:.1f}" y2="{y:.1f}" stroke="#e4e7eb"/>')
+        out.append(f'<text x="{left - 8}" y="{y + 4:.1f}" text-anchor="end" fill="#52606d">{tick:,}</text>')
+    axes = (
+        f'<line x1="{left}" x2="{left}" y1="{top}" y2="{top + plot_h}" stroke="#52606d"/>'
+        f'<line x1="{left}" x2="{left + plot_w}" y1="{top + plot_h}" y2="{top + plot_h}" stroke="#52606d"/>'
+    )
+    if y_label is not None:
+        axes += (
+            f'<text x="14" y="{top + plot_h / 2:.0f}" transform="rotate(-90 14 {top + plot_h / 2:.0f})"'
+            f' text-anchor="middle" fill="#52606d">{esc(y_label)}</text>'
+        )
+    out.append(axes)
+    return out
+
+
+def _legend(
+    x: int, top: int, series: Sequence[str], colors: dict[str, str], labels: dict[str, str]
+) -> list[str]:
+    """A colour swatch and a label per series, one under the other."""
+    out = []
+    for j, name in enumerate(series):
+        y = top + j * 20
+        out.append(f'<rect x="{x}" y="{y}" width="12" height="12" fill="{colors[name]}"/>')
+        out.append(f'<text x="{x + 18}" y="{y + 10}">{esc(labels.get(name, name))}</text>')
+    return out
+
+
 def stacked_bars_svg(
     title: str,
     bars: Sequence[Bar],
@@ -226,21 +277,7 @@ def stacked_bars_svg(
     y_max = step * -(-peak // step)
     scale = plot_h / y_max
 
-    out = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}"'
-        f' viewBox="0 0 {width} {height}" font-family="Helvetica, Arial, sans-serif" font-size="12">',
-        f"<title>{esc(title)}</title>",
-        f'<rect width="{width}" height="{height}" fill="#ffffff"/>',
-        f'<text x="{left}" y="28" font-size="16" font-weight="bold">{esc(title)}</text>',
-    ]
-    for tick in range(0, y_max + 1, step):
-        y = top + plot_h - tick * scale
-        out.append(f'<line x1="{left}" x2="{left + plot_w}" y1="{y:.1f}" y2="{y:.1f}" stroke="#e4e7eb"/>')
-        out.append(f'<text x="{left - 8}" y="{y + 4:.1f}" text-anchor="end" fill="#52606d">{tick:,}</text>')
-    out.append(
-        f'<line x1="{left}" x2="{left}" y1="{top}" y2="{top + plot_h}" stroke="#52606d"/>'
-        f'<line x1="{left}" x2="{left + plot_w}" y1="{top + plot_h}" y2="{top + plot_h}" stroke="#52606d"/>'
-    )
+    out = _chart_frame(title, width, height, (left, top, plot_w, plot_h), y_max, step)
     for i, bar in enumerate(bars):
         x = left + gap + i * (bar_width + gap)
         y = top + plot_h
@@ -263,11 +300,8 @@ def stacked_bars_svg(
             f'<text x="{cx:.1f}" y="{ly}" text-anchor="end" transform="rotate(-40 {cx:.1f} {ly})">'
             f"{esc(bar.label)}</text>"
         )
-    lx = left + plot_w + 20
-    for j, name in enumerate(reversed(series)):  # top to bottom, as the segments stack
-        ly = top + j * 20
-        out.append(f'<rect x="{lx}" y="{ly}" width="12" height="12" fill="{colors[name]}"/>')
-        out.append(f'<text x="{lx + 18}" y="{ly + 10}">{esc(series_labels.get(name, name))}</text>')
+    # top to bottom, as the segments stack
+    out += _legend(left + plot_w + 20, top, list(reversed(series)), colors, series_labels)
     out.append("</svg>")
     return "\n".join(out) + "\n"
 
@@ -296,23 +330,15 @@ def grouped_bars_svg(
     y_max = step * -(-(int(peak) + 1) // step)
     scale = plot_h / y_max
     stamp = as_of.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    out = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}"'
-        f' viewBox="0 0 {width} {height}" font-family="Helvetica, Arial, sans-serif" font-size="12"'
-        f' data-as-of="{stamp}">',
-        f"<title>{esc(title)}</title>",
-        f'<rect width="{width}" height="{height}" fill="#ffffff"/>',
-        f'<text x="{left}" y="28" font-size="16" font-weight="bold">{esc(title)}</text>',
-    ]
-    for tick in range(0, y_max + 1, step):
-        y = top + plot_h - tick * scale
-        out.append(f'<line x1="{left}" x2="{left + plot_w}" y1="{y:.1f}" y2="{y:.1f}" stroke="#e4e7eb"/>')
-        out.append(f'<text x="{left - 8}" y="{y + 4:.1f}" text-anchor="end" fill="#52606d">{tick:,}</text>')
-    out.append(
-        f'<line x1="{left}" x2="{left}" y1="{top}" y2="{top + plot_h}" stroke="#52606d"/>'
-        f'<line x1="{left}" x2="{left + plot_w}" y1="{top + plot_h}" y2="{top + plot_h}" stroke="#52606d"/>'
-        f'<text x="14" y="{top + plot_h / 2:.0f}" transform="rotate(-90 14 {top + plot_h / 2:.0f})"'
-        ' text-anchor="middle" fill="#52606d">median days</text>'
+    out = _chart_frame(
+        title,
+        width,
+        height,
+        (left, top, plot_w, plot_h),
+        y_max,
+        step,
+        f' data-as-of="{stamp}"',
+        "median days",
     )
     for i, (label, bars) in enumerate(groups):
         x0 = left + gap + i * (group_w + gap)
@@ -337,11 +363,7 @@ def grouped_bars_svg(
             f'<text x="{cx:.1f}" y="{ly}" text-anchor="end" transform="rotate(-40 {cx:.1f} {ly})">'
             f"{esc(label)}</text>"
         )
-    lx = left + plot_w + 20
-    for j, name in enumerate(series):
-        ly = top + j * 20
-        out.append(f'<rect x="{lx}" y="{ly}" width="12" height="12" fill="{colors[name]}"/>')
-        out.append(f'<text x="{lx + 18}" y="{ly + 10}">{esc(series_labels.get(name, name))}</text>')
+    out += _legend(left + plot_w + 20, top, series, colors, series_labels)
     out.append(
         f'<text x="{left}" y="{height - 8}" fill="#52606d">A status a shot is still in counts its days'
         f" until {esc(stamp)}.</text>"
