@@ -205,13 +205,19 @@ class EntityRows:
                     overlap = overlap_seconds(self.settings.lookback_seconds)
                     history = self.history.plan(state, read_to, window_end, overlap)
                 riding = history.riding if history is not None else []
-                planned = pool.submit(self._plan, since, applied, reconciled, window_end, riding)
+                # retired rows are soft deletes' only, and a type's first run holds none yet
+                retired_rows = (
+                    self.settings.deletes == "soft" and window.get_state().get("last_value") is not None
+                )
+                planned = pool.submit(
+                    self._plan, since, applied, reconciled, window_end, riding, retired_rows
+                )
             filters = self.read.window_filters([window.start_value, window_end])
             pages = self.windows.pages(filters, stamp.live)
             first = next(pages)  # read while the event log is
             plan = planned.result() if planned is not None else None
-            if plan is not None and window.get_state().get("last_value") is not None:
-                self._refresh_retired_links(plan)  # the destination may hold retired rows
+            if plan is not None:
+                self._refresh_retired_links(plan)
             later = plan.candidates if plan is not None else set()
             for page in chain([first], pages):
                 page_newest = page.newest(cursor)
@@ -263,9 +269,11 @@ class EntityRows:
         reconciled: tuple[set[int], set[int]] | None,
         window_end: str,
         history_fields: list[str],
+        retired_rows: bool,
     ) -> EventLogPlan:
         """What the event log (and the reconciliation) says must be read again after the window, and
-        the changes of the history fields that ride on its read."""
+        the changes of the history fields that ride on its read; with `retired_rows`, the retired
+        rows that link to a renamed record too."""
         plan = EventLogPlan()
         if self.events.reads_events:
             start = shift(since, overlap_seconds(self.settings.lookback_seconds))
@@ -278,7 +286,7 @@ class EntityRows:
             plan.state_ids |= gone | missing
         if plan.changes.renamed:
             plan.linking_ids = self.events.linking_ids(plan.changes.renamed) - plan.state_ids
-            if self.settings.deletes == "soft":  # retired rows keep their links, and their names
+            if retired_rows:  # retired rows keep their links, and their names
                 plan.retired_linking_ids = (
                     self.events.linking_ids(plan.changes.renamed, retired=True) - plan.candidates
                 )
