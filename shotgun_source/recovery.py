@@ -22,6 +22,10 @@ fail every later run (found by stopping PostgreSQL in the middle of a load).
 A first load appends this source's tables (they are empty, and the load holds one copy of each
 record); a kill in its load step may have committed some of those copies. Such tables are turned to
 merge in the package before it is loaded again, so the copies that landed are replaced, not doubled.
+A merge table loads through a staging table, which the first load never made for an appended one;
+so whenever the package's schema is changed its schema update is applied again, even when no job
+had started (a kill right after dlt recorded the update as applied: the copies would find no
+staging table).
 """
 
 import json
@@ -55,7 +59,7 @@ def recover_interrupted_run(pipeline: dlt.Pipeline) -> list[str]:
             if leftover.exists():
                 shutil.rmtree(leftover)
                 mended.append(load_id)
-        _merge_first_loads(package)
+        schema_changed = _merge_first_loads(package)
         staged = _merge_tables(package)
         jobs = [
             job
@@ -64,7 +68,7 @@ def recover_interrupted_run(pipeline: dlt.Pipeline) -> list[str]:
             for job in (package / folder).iterdir()
             if _table_of(job) in staged
         ]
-        if not jobs:
+        if not jobs and not schema_changed:
             continue
         applied = package / APPLIED_SCHEMA_UPDATES
         if applied.exists():
@@ -85,14 +89,15 @@ def recover_interrupted_run(pipeline: dlt.Pipeline) -> list[str]:
     return sorted(set(mended))
 
 
-def _merge_first_loads(package: Path) -> None:
-    """Turn the keyed tables a first load appended to into merge tables, in the package's schema."""
+def _merge_first_loads(package: Path) -> bool:
+    """Turn the keyed tables a first load appended to into merge tables, in the package's schema;
+    whether there were any (then the package's schema update must be applied again)."""
     path = package / PACKAGE_SCHEMA
     try:
         schema: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
         tables: dict[str, Any] = schema["tables"]
     except (OSError, ValueError, KeyError):
-        return
+        return False
     changed = False
     for name, table in tables.items():
         keyed = any(
@@ -104,6 +109,7 @@ def _merge_first_loads(package: Path) -> None:
             changed = True
     if changed:
         path.write_text(json.dumps(schema), encoding="utf-8")
+    return changed
 
 
 def _merge_tables(package: Path) -> set[str]:
