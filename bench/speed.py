@@ -76,6 +76,7 @@ CLI = REPO / "pipelines" / "shotgun_pipeline.py"
 RECIPE = REPO / "bench" / "_recipe.py"
 RAW = REPO / "bench" / "_raw.py"
 TRACE = REPO / "bench" / "_trace.py"
+DLT_FLOOR = REPO / "bench" / "_dlt_floor.py"
 OURS_PIPELINE = "shotgun_pipeline"
 DEFAULT_SCALE = 67.0  # 203,948 rows in the five default types (seed 1)
 QUICK_SCALE = 2.0
@@ -466,6 +467,14 @@ def comparison(args: argparse.Namespace, root: Path) -> list[tuple[str, bool]]:
         f" {steps.get('normalize', 0):.1f} s, load {steps.get('load', 0):.1f} s, the rest dlt's own"
         f" bookkeeping (state, trace) and the lock"
     )
+    floor = dlt_floor(root, ours_incr)
+    print(
+        f"  dlt's own floor for such a run (bench/_dlt_floor.py: a new process merging"
+        f" {floor.tables} tables of {floor.rows:,} Arrow rows into DuckDB, no site, no requests):"
+        f" {floor.child.wall:.1f} s wall, of which import {floor.imported:.1f} s and pipeline.run"
+        f" {floor.run:.1f} s (load step {floor.load:.1f} s); 20x the recipe's rerun would allow"
+        + (f" {recipe_incr.child.wall / 20:.1f} s in all" if recipe_incr is not None else " (no recipe run)")
+    )
     print()
     print("Sandbox check (is the site the bottleneck?):")
     for load in loads:
@@ -477,6 +486,34 @@ def comparison(args: argparse.Namespace, root: Path) -> list[tuple[str, bool]]:
         )
     print()
     return verdicts
+
+
+@dataclass
+class Floor:
+    """`bench/_dlt_floor.py`'s measured run: dlt alone loading as many tables as ours' run did."""
+
+    tables: int
+    rows: int
+    child: ChildRun
+    imported: float
+    run: float
+    load: float
+
+
+def dlt_floor(root: Path, incremental: Load) -> Floor:
+    """dlt alone, in a new process, merging as many tables (and about as many rows each) as ours'
+    incremental run loaded: the part of that run no dlt source can avoid. A first run creates the
+    tables; the second is measured."""
+    tables = max(1, len(incremental.rows))
+    rows = max(1, round(sum(incremental.rows.values()) / tables))
+    workdir = fresh_dir(root, "dlt_floor")
+    env = {**os.environ, **CHILD_ENV}
+    command = [LOADS_PYTHON[0], str(DLT_FLOOR), str(workdir), str(tables), str(rows)]
+    check(run_child(command, env, workdir, None), "dlt floor (first run)")
+    child = run_child(command, env, workdir, None)
+    check(child, "dlt floor")
+    figures = json.loads(child.stdout.strip().splitlines()[-1])
+    return Floor(tables, rows, child, figures["import"], figures["run"], figures["steps"].get("load", 0.0))
 
 
 def report(load: Load) -> None:
