@@ -165,7 +165,7 @@ def shotgun_rest_api_config(
     auth = credentials.bind(site_url)
     assert auth.site_url is not None
     site = ShotgunSite(auth.site_url, auth)
-    schemas = site.entity_schemas(site.resolve_entity_types(entities if entities else list(DEFAULT_ENTITIES)))
+    schemas = site.requested_schemas(entities if entities else list(DEFAULT_ENTITIES))
     selected = _selected_fields(fields, schemas)
     window = CursorWindow(auth)
     checker = ResponseChecker(auth.site_url)

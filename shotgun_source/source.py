@@ -97,8 +97,7 @@ def shotgun_source(
     auth = credentials.bind(site_url)
     session = SiteSession(auth.site_url or normalize_site_url(site_url), auth, max_concurrent_requests)
     site = ShotgunSite(session.site_url, auth)
-    entity_types = site.resolve_entity_types(entities if entities else list(DEFAULT_ENTITIES))
-    schemas = site.entity_schemas(entity_types)
+    schemas = site.requested_schemas(entities if entities else list(DEFAULT_ENTITIES))
     for schema in schemas:
         session.expect_fields(schema.entity_type, schema.field_types)
     selected = _selected_fields(fields, schemas)
