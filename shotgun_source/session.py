@@ -14,6 +14,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from typing import Any, Protocol, TypeVar
 
 from dlt.sources.helpers.rest_client import RESTClient
@@ -40,6 +41,38 @@ class ConvertedPage(Protocol):
 
 
 P = TypeVar("P", bound=ConvertedPage)
+
+
+class ClientPool:
+    """`_search` clients, each lent to one request (or one paging generator) at a time.
+
+    dlt's sessions are not thread-safe, so a read needs a client of its own; but each new client
+    resolves dlt's runtime configuration twice (milliseconds each inside a pipeline), and reader
+    threads come and go (each id-range read has its own thread pool): one client per thread made
+    about 23 in a full load of the five default types. Lent per request, the pool makes only as
+    many as were ever in use at once."""
+
+    def __init__(self, make: Callable[[], RESTClient]) -> None:
+        self._make = make
+        self._free: list[RESTClient] = []
+        self._lock = threading.Lock()
+        self.made = 0
+
+    @contextmanager
+    def lent(self) -> Iterator[RESTClient]:
+        with self._lock:
+            client = self._free.pop() if self._free else None
+            if client is None:
+                self.made += 1
+        if client is None:
+            client = self._make()
+        try:
+            yield client
+        finally:
+            with self._lock:
+                self._free.append(client)
+
+
 RECORD_KEYS = frozenset({"id", "type"})
 """Fields a record carries at its top level, not under `attributes` or `relationships`."""
 
@@ -69,7 +102,7 @@ class SiteSession:
         self.slots = RequestSlots(max_concurrent_requests)
         self.check = ResponseChecker(site_url)
         self.check_unparsed = ResponseChecker(site_url, parse_body=False)
-        self._local = threading.local()
+        self.clients = ClientPool(lambda: search_client(self.site_url, self.auth))
         self._markers_lock = threading.Lock()
         self._markers: Counter[str] = Counter()
         self.empty_tables: set[str] = set()
@@ -133,35 +166,29 @@ class SiteSession:
         cursor (`reads.overlap_seconds`)."""
         return time.strftime(SHOTGRID_TIME_FORMAT, time.gmtime(self.auth.site_now()))
 
-    def client(self) -> RESTClient:
-        """This thread's client: dlt's sessions are not shared across threads."""
-        client: RESTClient | None = getattr(self._local, "client", None)
-        if client is None:
-            client = self._local.client = search_client(self.site_url, self.auth)
-        return client
-
     def search(
         self, entity_type: str, body: dict[str, Any], page_size: int, start_after: int = 0
     ) -> Iterator[list[dict[str, Any]]]:
         """Keyset pages of `POST entity/{type}/_search` (ids above `start_after`), each request
         holding a slot while it is in flight. Hash filters (a dict) get their own content type."""
-        pages = self.client().paginate(
-            search_path(entity_type),
-            method="POST",
-            json=body,
-            headers={"Content-Type": content_type_of(body)},
-            paginator=ShotgunKeysetPaginator(page_size, start_after=start_after),
-            hooks={"response": [self.check]},
-        )
-        while True:
-            with self.slots:
-                page = next(pages, None)
-            if page is None:
-                return
-            records = list(page)
-            if records:
-                self._note_missing_fields(entity_type, body, records[0])
-            yield records
+        with self.clients.lent() as client:  # for the whole paging: its paginator lives in it
+            pages = client.paginate(
+                search_path(entity_type),
+                method="POST",
+                json=body,
+                headers={"Content-Type": content_type_of(body)},
+                paginator=ShotgunKeysetPaginator(page_size, start_after=start_after),
+                hooks={"response": [self.check]},
+            )
+            while True:
+                with self.slots:
+                    page = next(pages, None)
+                if page is None:
+                    return
+                records = list(page)
+                if records:
+                    self._note_missing_fields(entity_type, body, records[0])
+                yield records
 
     def converted_pages(
         self,
@@ -179,17 +206,13 @@ class SiteSession:
         after = start_after
         while True:
             set_keyset_cursor(body, after)
-            with self.slots:
-                content = (
-                    self.client()
-                    .post(
-                        search_path(entity_type),
-                        json=body,
-                        headers={"Content-Type": content_type_of(body)},
-                        hooks={"response": [self.check_unparsed]},
-                    )
-                    .content
-                )
+            with self.slots, self.clients.lent() as client:
+                content = client.post(
+                    search_path(entity_type),
+                    json=body,
+                    headers={"Content-Type": content_type_of(body)},
+                    hooks={"response": [self.check_unparsed]},
+                ).content
             page = convert(content)
             yield page
             if page.row_count < page_size:
@@ -198,8 +221,8 @@ class SiteSession:
 
     def post_search(self, entity_type: str, body: dict[str, Any]) -> Response:
         """One `_search` request (no paging), under a slot."""
-        with self.slots:
-            return self.client().post(
+        with self.slots, self.clients.lent() as client:
+            return client.post(
                 search_path(entity_type),
                 json=body,
                 headers={"Content-Type": content_type_of(body)},

@@ -226,7 +226,7 @@ class SiteClient(Client):
 def search_client(site_url: str, auth: "ShotgunAuth") -> RESTClient:
     """A dlt `RESTClient` for the site's `_search` reads: the API prefix, the bearer auth, a counted
     retrying session (answers checked by `ResponseChecker`, so no raise here) and the vendor content
-    type. Not thread-safe (its session is not): one per thread."""
+    type. Not thread-safe (its session is not): one user at a time (`session.ClientPool` lends them)."""
     return RESTClient(
         base_url=f"{site_url}{API_PREFIX}/",
         auth=auth,
