@@ -294,6 +294,15 @@ REMOVALS: tuple[Removal, ...] = (
         ("tests/source/test_load_settings.py::test_load_uses_insert_statements_for_postgres",),
     ),
     Removal(
+        "mend-first-load-kill",
+        "a first load killed after its schema update was recorded gets its staging tables on the rerun",
+        (Edit("shotgun_source/recovery.py", "if not jobs and not schema_changed:", "if not jobs:"),),
+        (
+            "tests/reliability/test_crash_points.py::test_sigkill_at_a_commit_point_then_a_rerun_mends"
+            "[first load: schema update applied, no copy job started yet]",
+        ),
+    ),
+    Removal(
         "refresh",
         "--refresh (load(refresh=True)) drops the source's tables and cursors and reads the site again",
         (Edit("shotgun_source/run.py", 'options["refresh"] = "drop_sources"', "pass"),),
