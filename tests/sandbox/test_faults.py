@@ -136,13 +136,13 @@ def test_trickle_sends_the_headers_at_once_then_a_byte_per_interval(sandbox: San
     assert shots_page(client).status_code == 200  # counted: the next answer comes at once
     assert sandbox.faults.snapshot()["pending_trickles"] == 0
 
-    sandbox.faults.trickle = 0.05
+    # a read timeout shorter than the interval fires in the body: the headers come at once (well
+    # inside 0.5 s, as above, even on a busy machine), the next byte only after 1 s
+    sandbox.faults.trickle = 1.0
     closed = requests.Session()
     closed.headers.update(client.session.headers)
-    with pytest.raises(
-        requests.exceptions.ConnectionError, match="Read timed out"
-    ):  # a shorter read timeout fires
-        closed.get(f"{sandbox.url}/api/v1/entity/Shot", params={"page[size]": "5"}, timeout=(5, 0.01))
+    with pytest.raises(requests.exceptions.ConnectionError, match="Read timed out"):
+        closed.get(f"{sandbox.url}/api/v1/entity/Shot", params={"page[size]": "5"}, timeout=(5, 0.5))
     closed.close()
     sandbox.faults.reset()
     assert shots_page(client).status_code == 200
