@@ -214,7 +214,9 @@ def read_body_by(response: Response, deadline: float, limit: float) -> None:
 class SiteClient(Client):
     """dlt's retrying client, with dlt's `[runtime]` request settings, counting into `stats`.
 
-    Its `session` is one per thread (dlt's design), so each thread that pages gets its own.
+    Its `session` is one per thread (dlt's design): the schema reads' threads each get their own;
+    a `_search` client (`search_client`) keeps the one session it was made with, and is lent to one
+    request at a time (`session.ClientPool`).
     """
 
     def __init__(self, stats: RequestStats, **kwargs: Any) -> None:
