@@ -243,6 +243,22 @@ REMOVALS: tuple[Removal, ...] = (
         ("tests/reliability/test_faults.py::test_renaming_a_linked_record_reaches_the_rows_that_link_it",),
     ),
     Removal(
+        "private-destination-schema",
+        "destination reads from resource threads use their own copy of the stored schema, one at a time",
+        (
+            Edit(
+                "shotgun_source/deletes.py",
+                "        return pipeline.schemas.load_schema(name)",
+                "        return pipeline.default_schema",
+            ),
+            Edit("shotgun_source/deletes.py", "    with _DESTINATION_READS:\n", "    if True:\n"),
+        ),
+        (
+            "tests/source/test_deletes.py::"
+            "test_destination_reads_from_parallel_resource_threads_see_every_table",
+        ),
+    ),
+    Removal(
         "rename-retired-rows",
         "retired rows linking to a renamed record are read again too, keeping their _sg_retired_at",
         (

@@ -25,15 +25,18 @@ site are retired there.
 """
 
 import datetime as dt
-from collections.abc import Callable, Container, Iterable, Iterator, Sequence
+import threading
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Any
+from typing import Any, TypeVar
 
 import dlt
 import pyarrow as pa
 from dlt.common import logger
+from dlt.common.schema import Schema
 from dlt.common.schema.typing import TColumnSchema
+from dlt.common.storages.exceptions import SchemaNotFoundError
 
 from .columns import TIMESTAMP, Page, PageConverter
 from .errors import ShotgunConfigError, ShotgunPermissionError
@@ -41,6 +44,7 @@ from .schema import EntitySchema
 from .session import SHOTGRID_TIME_FORMAT, SiteSession
 from .settings import MAX_PAGE_SIZE
 
+_T = TypeVar("_T")
 DELETE_MODES = ("soft", "hard", "ignore")
 RETIRED_FLAG = "_sg_retired"
 RETIRED_AT = "_sg_retired_at"
@@ -326,26 +330,19 @@ class EventLogReader:
 def destination_live_ids(table: str, flagged: bool) -> set[int]:
     """Ids of the rows the destination holds as live (empty before the table's first load).
     Reads the pipeline that is running, so it must be called from the resource's own thread."""
-    if table not in _known_tables():
-        return set()
-    relation = dlt.current.pipeline().dataset()[table]
-    try:
+
+    def live_ids(dataset: Any) -> set[int]:
+        relation = dataset[table]
         if flagged:
             rows: Iterable[tuple[Any, ...]] = relation.select("id", RETIRED_FLAG).fetchall()
             return {row[0] for row in rows if not row[1]}
         return {row[0] for row in relation.select("id").fetchall()}
+
+    try:
+        return _read_destination(table, live_ids) or set()
     except Exception as exc:  # the table is in the schema but not yet in the destination
         logger.info(f"Reconcile of {table}: no destination rows to compare yet ({type(exc).__name__}).")
         return set()
-
-
-def _known_tables() -> Container[str]:
-    """The tables of the running pipeline's schema; none before its first run has made one (a
-    first load has no default schema yet, and asking for it raises)."""
-    pipeline = dlt.current.pipeline()
-    if pipeline.default_schema_name is None:
-        return ()
-    return pipeline.default_schema.tables
 
 
 def destination_retirement_times(table: str, ids: Iterable[int]) -> dict[int, str]:
@@ -355,14 +352,12 @@ def destination_retirement_times(table: str, ids: Iterable[int]) -> dict[int, st
     destination does not hold retired are left out. Reads the running pipeline, so it must be
     called from the resource's own thread."""
     wanted = sorted(set(ids))
-    if not wanted or table not in _known_tables():
-        return {}
-    pipeline = dlt.current.pipeline()
-    times: dict[int, str] = {}
-    try:
+
+    def retirement_times(dataset: Any) -> dict[int, str]:
+        times: dict[int, str] = {}
         for start in range(0, len(wanted), IDS_PER_REQUEST):
             relation = (
-                pipeline.dataset()[table]
+                dataset[table]
                 .where("id", "in", wanted[start : start + IDS_PER_REQUEST])
                 .select("id", RETIRED_FLAG, RETIRED_AT)
             )
@@ -370,13 +365,50 @@ def destination_retirement_times(table: str, ids: Iterable[int]) -> dict[int, st
                 if flagged and isinstance(retired_at, dt.datetime):
                     text = retired_at.astimezone(dt.UTC).strftime(SHOTGRID_TIME_FORMAT)
                     times[entity_id] = max(times.get(entity_id, text), text)
+        return times
+
+    if not wanted:
+        return {}
+    try:
+        return _read_destination(table, retirement_times) or {}
     except Exception as exc:  # the table is in the schema but not yet in the destination
         logger.warning(
             f"Renames in {table}: the destination's retired rows could not be read ({type(exc).__name__}:"
             f" {exc}); their link names stay as they are (`--refresh` reads them again)."
         )
         return {}
-    return times
+
+
+_DESTINATION_READS = threading.Lock()
+"""One destination read at a time in this process: resource threads that open DuckDB connections
+to one file at the same moment collide in DuckDB's instance cache ("Unique file handle conflict")."""
+
+
+def _read_destination(table: str, query: Callable[[Any], _T]) -> _T | None:
+    """`query(dataset)` on the running pipeline's destination, one read at a time; None while the
+    stored schema has no such table (before the table's first load)."""
+    with _DESTINATION_READS:
+        schema = _stored_schema()
+        if schema is None or table not in schema.tables:
+            return None
+        return query(dlt.current.pipeline().dataset(schema=schema))
+
+
+def _stored_schema() -> Schema | None:
+    """A private copy of the running pipeline's schema as last stored (None before its first run
+    stored one), to read the destination with.
+
+    Not `pipeline.default_schema`: while the resources extract in parallel, that getter reloads the
+    stored schema into the one shared live instance in place, and a thread reading that instance
+    in the same moment sees it with no tables (`Available tables: []`)."""
+    pipeline = dlt.current.pipeline()
+    name = pipeline.default_schema_name
+    if name is None:
+        return None
+    try:
+        return pipeline.schemas.load_schema(name)
+    except SchemaNotFoundError:
+        return None
 
 
 @dataclass(frozen=True)

@@ -341,7 +341,8 @@ def refuse_old_layout(schema: EntitySchema) -> None:
     """Stop before reading when the destination holds the layout of shotgun_source 0.1: link tables
     as dlt child tables of the entity's table (joined on `_dlt_id`), which the link tables joined on
     ShotGrid ids cannot merge into. A refresh rebuilds the dataset once (a full read)."""
-    tables = dlt.current.source_schema().tables
+    # a snapshot (one C-level copy): the extract adds tables to this schema while resources run
+    tables = dict(dlt.current.source_schema().tables)
     root = tables.get(schema.table_name)
     old_children = [name for name, table in tables.items() if table.get("parent") == schema.table_name]
     if root is None or not (old_children or "_dlt_id" in root.get("columns", {})):
