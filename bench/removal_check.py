@@ -275,11 +275,11 @@ REMOVALS: tuple[Removal, ...] = (
     ),
     Removal(
         "duckdb-memory-cap",
-        "load() caps DuckDB's memory while it loads",
+        "load() caps DuckDB's memory and lets go of its insertion order while it loads",
         (
             Edit(
                 "shotgun_source/load_settings.py",
-                "return cap_duckdb_load_memory(destination_type(pipeline))",
+                "return tune_duckdb_loads(destination_type(pipeline))",
                 "return nullcontext()",
             ),
         ),

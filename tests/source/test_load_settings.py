@@ -1,6 +1,6 @@
 """What `shotgun_source.load()` sets for speed and memory, and that the user's own settings win:
-DuckDB's memory bounded on the loader's connection, parquet load files for DuckDB and insert
-statements for PostgreSQL."""
+DuckDB's memory bounded and its insertion order let go on the loader's connection, parquet load
+files for DuckDB and insert statements for PostgreSQL."""
 
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,7 +13,7 @@ from dlt.sources.rest_api import rest_api_source
 from shotgun_testing import rest_api_config_for, script_auth
 
 from shotgun_source import load
-from shotgun_source.load_settings import cap_duckdb_load_memory
+from shotgun_source.load_settings import tune_duckdb_loads
 
 DUCKDB_CONFIG = "destination.duckdb.credentials.global_config"
 DUCKDB_ENV = "DESTINATION__DUCKDB__CREDENTIALS__GLOBAL_CONFIG"
@@ -50,7 +50,7 @@ def test_duckdbs_memory_is_bounded_when_loading(
     monkeypatch.delenv(DUCKDB_ENV, raising=False)
     monkeypatch.setenv("DESTINATION__DUCKDB__CREDENTIALS", str(tmp_path / "bounded.duckdb"))
     unbounded = _loader_memory_limit(tmp_path / "before")
-    with cap_duckdb_load_memory("duckdb"):
+    with tune_duckdb_loads("duckdb"):
         bounded = _loader_memory_limit(tmp_path / "after")
     after = _loader_memory_limit(tmp_path / "later")
     assert _mib(bounded) == pytest.approx(256 * 1000**2 / 1024**2, rel=0.01), bounded
@@ -68,13 +68,13 @@ def test_the_users_duckdb_memory_setting_wins(
     else:
         dlt.secrets[DUCKDB_CONFIG] = {"memory_limit": "1GB"}  # as [destination.duckdb.credentials] would
     monkeypatch.setenv("DESTINATION__DUCKDB__CREDENTIALS", str(tmp_path / "users.duckdb"))
-    with cap_duckdb_load_memory("duckdb"):
+    with tune_duckdb_loads("duckdb"):
         assert _mib(_loader_memory_limit(tmp_path)) == pytest.approx(1000**3 / 1024**2, rel=0.01)
 
 
 def test_other_destinations_are_left_alone(clean_config: None, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv(DUCKDB_ENV, raising=False)
-    with cap_duckdb_load_memory("postgres"):
+    with tune_duckdb_loads("postgres"):
         assert dlt.secrets.get(DUCKDB_CONFIG) is None
         assert dlt.secrets.get("destination.postgres.credentials.global_config") is None
 
@@ -99,11 +99,14 @@ def test_load_applies_them_to_a_pipeline_of_the_users_own(
     from dlt.destinations.impl.duckdb.sql_client import DuckDbSqlClient
 
     limits: list[str] = []
+    insertion_orders: list[bool] = []
     open_connection = DuckDbSqlClient.open_connection
 
-    def recording(client: Any) -> Any:  # the memory limit of every connection dlt opens
+    def recording(client: Any) -> Any:  # the settings of every connection dlt opens
         connection = open_connection(client)
         limits.append(str(connection.execute("select current_setting('memory_limit')").fetchone()[0]))
+        order = connection.execute("select current_setting('preserve_insertion_order')").fetchone()[0]
+        insertion_orders.append(order)
         return connection
 
     monkeypatch.setattr(DuckDbSqlClient, "open_connection", recording)
@@ -119,6 +122,7 @@ def test_load_applies_them_to_a_pipeline_of_the_users_own(
     files = _job_files(pipeline)
     assert files and all(f.endswith(".parquet") for f in files), files
     assert limits and all(_mib(limit) == pytest.approx(256 * 1000**2 / 1024**2, rel=0.01) for limit in limits)
+    assert insertion_orders and not any(insertion_orders), insertion_orders  # DuckDB's default is true
     assert dlt.secrets.get(DUCKDB_CONFIG) is None  # and the setting went with the load
 
 
