@@ -31,8 +31,9 @@ DUCKDB_LOAD_CONFIG: dict[str, Any] = {"memory_limit": "256MB", "preserve_inserti
   only, peak 548 MB at 100k and 1563 MB at 1M; at 256MB 528 MB and 669 MB, the 1M load step
   8.1 s -> 10.6 s (DuckDB spills to a temporary file beside the database).
 - `preserve_insertion_order` off: DuckDB need not keep the parquet files' row order through the
-  merge's inserts, so it parallelises them; the 1M load step 8.2 s -> 4.3 s at the same peak (734
-  and 758 MB). Nothing here reads rows back in insertion order: one load holds one copy of a
+  merge's inserts, so it parallelises them; two runs each way, the 1M load step 8.2 and 7.7 s ->
+  4.3 and 4.0 s, its peak within the spread (734 and 801 MB -> 758 and 791 MB); the 100k peak
+  527 MB -> 565 MB. Nothing here reads rows back in insertion order: one load holds one copy of a
   record, and dlt's own reads order by their columns."""
 
 
