@@ -230,6 +230,10 @@ def explain_failure(exc: BaseException) -> str:
     return str(exc)
 
 
+DUCKDB_FILE_LOCKED = "Could not set lock on file"
+"""DuckDB's words when another process holds the database file (its message names that PID)."""
+
+
 def explain_destination_failure(exc: BaseException) -> str | None:
     """One line when the destination stopped the run (down, refused, unreachable) instead of dlt's
     wall of text; None for any other failure.
@@ -260,7 +264,13 @@ def explain_destination_failure(exc: BaseException) -> str | None:
         )
     else:
         kept = "No records were read from ShotGrid and nothing changed."
-    if find_in_chain(exc, DestinationTerminalException) is not None:
+    if DUCKDB_FILE_LOCKED in str(root):
+        then = (
+            "Another process has the DuckDB file open (a DuckDB shell, a notebook, a BI tool: DuckDB"
+            " lets one process write a file, and none while another process holds it): close that"
+            " connection, then run again."
+        )
+    elif find_in_chain(exc, DestinationTerminalException) is not None:
         then = f"The {name} destination refused it: a rerun fails the same way until that is fixed."
     else:
         then = f"Run again when {name} is back."

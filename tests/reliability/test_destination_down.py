@@ -126,3 +126,41 @@ def test_postgres_down_exits_1_with_one_line_and_the_next_run_loads_everything(
         dataset_name=postgres_dataset_name,
     )
     assert_destination_matches_site(pipeline, sandbox.site, ENTITIES)
+
+
+def test_a_duckdb_file_another_process_holds_exits_1_saying_so_and_the_next_run_loads_everything(
+    sandbox: Any, tmp_path: Path
+) -> None:
+    """A DuckDB shell or notebook left open on the file (here: this test's process) blocks the
+    run's own connection: one line that says so and names the file, nothing read, and the run
+    after it is closed loads it all."""
+    import duckdb
+
+    cli = CliDir(tmp_path / "run")
+    site_env = sandbox.env()
+    first = cli.run(site_env, "--entities", "Shot,Version")
+    assert first.returncode == 0, first.stderr[-3000:]
+    change_site(sandbox.site)
+    sandbox.clear_requests()
+    holder = duckdb.connect(str(cli.database), read_only=True)  # a reader, as a BI tool would be
+    try:
+        failed = cli.run(site_env, "--entities", "Shot,Version")
+    finally:
+        holder.close()
+    said = failed.stderr.strip()
+    assert failed.returncode == 1, f"exit {failed.returncode}: {said[-3000:]}"
+    assert len(said.splitlines()) == 1, said[-3000:]
+    assert "Another process has the DuckDB file open" in said and "close that connection" in said, said
+    assert f'{cli.database.name}": Conflicting lock is held' in said, said  # DuckDB's words name the file
+    assert "No records were read from ShotGrid" in said, said
+    assert not [r for r in sandbox.requests if r.kind == "search"], "records were read"
+
+    rerun = cli.run(site_env, "--entities", "Shot,Version")
+    assert rerun.returncode == 0, rerun.stderr[-3000:]
+    pipeline = dlt.attach(
+        cli.pipeline_name,
+        pipelines_dir=str(cli.pipelines_dir),
+        destination=dlt.destinations.duckdb(str(cli.database)),
+        dataset_name="shotgun",
+    )
+    assert_destination_matches_site(pipeline, sandbox.site, ["Shot", "Version"])
