@@ -54,6 +54,8 @@ def recover_interrupted_run(pipeline: dlt.Pipeline) -> list[str]:
     normalized = root / "load" / "normalized"
     mended: list[str] = []
     for package in sorted(normalized.iterdir()) if normalized.is_dir() else []:
+        if not package.is_dir():  # a kill inside dlt's save_atomic leaves its temporary file here
+            continue
         load_id = package.name
         for leftover in (root / "normalize" / "extracted" / load_id, root / "load" / "new" / load_id):
             if leftover.exists():

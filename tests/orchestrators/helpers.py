@@ -87,9 +87,3 @@ def table_rows(database: Path) -> dict[str, int]:
             name: con.execute(f'select count(*) from {DATASET}."{name}"').fetchone()[0]  # type: ignore[index]
             for name in data_tables(con, DATASET)
         }
-
-
-def pending_packages(working_dir: Path) -> list[str]:
-    """Packages a killed run left for dlt to normalize or load (see reliability/test_crash_safety.py)."""
-    folders = [working_dir / "normalize" / "extracted", working_dir / "load" / "normalized"]
-    return [str(p) for folder in folders if folder.exists() for p in folder.iterdir()]

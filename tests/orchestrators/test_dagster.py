@@ -20,7 +20,7 @@ from typing import Any
 import dagster as dg
 import pytest
 from reliability.crash import run_and_kill
-from reliability.helpers import CLI_TIMEOUT, FAST, duplicate_keys
+from reliability.helpers import CLI_TIMEOUT, FAST, duplicate_keys, pending_packages
 from script_runner import REPO, clean_env
 
 from orchestrators.helpers import (
@@ -30,7 +30,6 @@ from orchestrators.helpers import (
     assert_matches_site,
     change_site,
     entity_pipeline,
-    pending_packages,
     table_rows,
 )
 from shotgun_source import table_name_for

@@ -123,6 +123,16 @@ class CliDir:
         )
 
 
+def pending_packages(working_dir: Path) -> list[str]:
+    """Packages a pipeline still has to normalize or load: the folders dlt lists there. (A killed
+    extract or normalize also leaves its unfinished package in a temporary folder,
+    `normalize/<id>` or `load/new/<id>`, and a kill inside dlt's `save_atomic` leaves its
+    temporary file, 16 hex digits, beside the packages; dlt never reads these again nor removes
+    them: disk, not data.)"""
+    folders = [working_dir / "normalize" / "extracted", working_dir / "load" / "normalized"]
+    return [str(p) for folder in folders if folder.exists() for p in folder.iterdir() if p.is_dir()]
+
+
 def snapshot_duckdb(database: Path, dataset: str = DATASET) -> dict[str, list[tuple[Any, ...]]]:
     if not database.exists():
         return {}

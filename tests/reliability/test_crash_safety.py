@@ -16,7 +16,7 @@ from typing import Any
 from destination_truth import assert_destination_matches_site
 
 from reliability.crash import run_and_kill
-from reliability.helpers import CliDir, duplicate_keys
+from reliability.helpers import CliDir, duplicate_keys, pending_packages
 
 FIVE = ["Project", "Shot", "Task", "Asset", "Version"]
 ARGS = ("--page-size", "100")
@@ -37,15 +37,6 @@ def change_site(site: Any, rng: random.Random) -> None:
     for n in range(3):
         site.create("Version", {"code": f"crash_test_{rng.randrange(10**6)}_{n}", "project": shot["project"]})
     site.retire("Version", rng.choice(site.records("Version"))["id"])
-
-
-def pending_packages(cli: CliDir) -> list[str]:
-    """Packages dlt still has to normalize or load. (A killed extract or normalize also leaves its
-    unfinished package in a temporary folder, `normalize/<id>` or `load/new/<id>`, which dlt
-    never reads again nor removes: disk, not data.)"""
-    work = cli.working_dir
-    folders = [work / "normalize" / "extracted", work / "load" / "normalized"]
-    return [str(p) for folder in folders if folder.exists() for p in folder.iterdir()]
 
 
 def test_sigkill_in_every_phase_then_a_rerun_loses_and_duplicates_nothing(
@@ -72,7 +63,8 @@ def test_sigkill_in_every_phase_then_a_rerun_loses_and_duplicates_nothing(
                 assert rerun.returncode == 0, f"{where}: rerun failed: {rerun.stderr[-3000:]}"
             else:
                 assert kill.returncode == 0, f"{where}: the run failed by itself: {kill.stderr[-2000:]}"
-            assert not pending_packages(cli), f"{where}: packages left pending: {pending_packages(cli)}"
+            left = pending_packages(cli.working_dir)
+            assert not left, f"{where}: packages left pending: {left}"
             assert not duplicate_keys(cli.database), (
                 f"{where}: duplicated keys {duplicate_keys(cli.database)}"
             )
@@ -81,3 +73,23 @@ def test_sigkill_in_every_phase_then_a_rerun_loses_and_duplicates_nothing(
                 break
             delay /= 3  # the phase was shorter than the delay: aim earlier
         assert landed[-1].startswith(f"{target} "), f"no kill landed in {target}: {landed}"
+
+
+def test_a_temporary_file_a_kill_left_beside_the_packages_is_no_package(sandbox: Any, tmp_path: Path) -> None:
+    """CI once killed a load inside dlt's `FileStorage.save_atomic`, which left its empty temporary
+    file (`load/normalized/f6a51f14fc6300fe`) beside the packages. dlt lists packages as folders
+    and skips it; the mending of killed runs must skip it too, and the next runs load as usual."""
+    cli = CliDir(tmp_path / "run")
+    site_env = sandbox.env()
+    first = cli.run(site_env, "--entities", "Shot")
+    assert first.returncode == 0, first.stderr[-3000:]
+    normalized = cli.working_dir / "load" / "normalized"
+    normalized.mkdir(parents=True, exist_ok=True)
+    leftover = normalized / "f6a51f14fc6300fe"
+    leftover.write_bytes(b"")
+    sandbox.site.mutate("Shot", 0.25, seed=7)
+    rerun = cli.run(site_env, "--entities", "Shot")
+    assert rerun.returncode == 0, rerun.stderr[-3000:]
+    assert "interrupted run was reset" not in rerun.stderr, rerun.stderr[-3000:]
+    assert not pending_packages(cli.working_dir)
+    assert_destination_matches_site(cli.attach(), sandbox.site, ["Shot"])
