@@ -231,7 +231,8 @@ def explain_failure(exc: BaseException) -> str:
 
 
 DUCKDB_FILE_LOCKED = "Could not set lock on file"
-"""DuckDB's words when another process holds the database file (its message names that PID)."""
+"""DuckDB's words when another process holds the database file (they name the file, and the holder's
+PID when it holds the file for writing)."""
 
 
 def explain_destination_failure(exc: BaseException) -> str | None:

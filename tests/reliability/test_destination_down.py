@@ -157,10 +157,4 @@ def test_a_duckdb_file_another_process_holds_exits_1_saying_so_and_the_next_run_
 
     rerun = cli.run(site_env, "--entities", "Shot,Version")
     assert rerun.returncode == 0, rerun.stderr[-3000:]
-    pipeline = dlt.attach(
-        cli.pipeline_name,
-        pipelines_dir=str(cli.pipelines_dir),
-        destination=dlt.destinations.duckdb(str(cli.database)),
-        dataset_name="shotgun",
-    )
-    assert_destination_matches_site(pipeline, sandbox.site, ["Shot", "Version"])
+    assert_destination_matches_site(cli.attach(), sandbox.site, ["Shot", "Version"])
