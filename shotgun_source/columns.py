@@ -693,7 +693,8 @@ def _with_load_id(table: pa.Table, load_id: str) -> pa.Table:
 
 # explaining a failure (slow, only after the fast path failed) ----------------------------------
 
-_RECORD_AT = re.compile(r"\$\.data\[(\d+)\]")
+RECORD_AT = re.compile(r"\$\.data\[(\d+)\]")
+"""Where a msgspec error about a `_search` page points into one of its records (`$.data[3]...`)."""
 
 
 class _Explainer:
@@ -728,7 +729,7 @@ class _Explainer:
                 f" ({self._preview(self.body[:80])!r}); this is not the ShotGrid REST envelope."
             )
         records: list[Any] = body["data"]
-        hinted = _RECORD_AT.search(failure)
+        hinted = RECORD_AT.search(failure)
         order: Iterable[int] = range(len(records))
         if hinted and int(hinted.group(1)) < len(records):
             order = chain([int(hinted.group(1))], order)

@@ -34,7 +34,7 @@ import msgspec
 import pyarrow as pa
 from dlt.common.schema.typing import TColumnSchema
 
-from .columns import LOAD_ID, TIMESTAMP
+from .columns import LOAD_ID, RECORD_AT, TIMESTAMP
 from .deletes import EVENT_TYPE, NOT_EVENT_LOG_READER, shift
 from .errors import ShotgunConfigError, ShotgunPermissionError, ShotgunResponseError
 from .reader import WindowReader
@@ -316,10 +316,10 @@ class _EventPageBody(msgspec.Struct, gc=False):
 _EVENT_PAGE = msgspec.json.Decoder(_EventPageBody)
 
 
-def change_events(events: Iterable[dict[str, Any]]) -> list[ChangeEvent]:
+def change_events(events: Sequence[dict[str, Any]]) -> list[ChangeEvent]:
     """Events parsed as dicts (the event-log read's, which history rides on) as `ChangeEvent`s."""
     try:
-        return msgspec.convert(list(events), list[ChangeEvent])
+        return msgspec.convert(events, list[ChangeEvent])
     except msgspec.ValidationError as exc:
         raise ShotgunResponseError(f"An event-log record does not have ShotGrid's shape: {exc}.") from None
 
@@ -585,7 +585,7 @@ def event_page(content: bytes) -> EventPage:
     try:
         return EventPage(_EVENT_PAGE.decode(content).data)
     except msgspec.ValidationError as exc:  # a DecodeError too: test it first
-        if str(exc).startswith(("Object missing required field `data`", "Expected `object`")):
+        if RECORD_AT.search(str(exc)) is None:  # the envelope itself, not one of its records
             raise ShotgunResponseError(
                 f"An event-log page has no `data` list ({content[:120]!r});"
                 " this is not the ShotGrid REST envelope."

@@ -130,6 +130,8 @@ def test_the_event_log_reads_dicts_convert_as_the_history_reads_bytes() -> None:
         (b"<html>Maintenance</html>", "is not JSON"),
         (b'{"errors": [{"status": 500}]}', "has no `data` list"),
         (b"[1, 2]", "has no `data` list"),
+        (b'{"data": {"id": 1}}', "has no `data` list"),
+        (b'{"data": [1]}', "does not have ShotGrid's shape"),
         (page_bytes([{**EVENTS[0], "id": "eleven"}]), "does not have ShotGrid's shape"),
         (page_bytes([{**EVENTS[0], "relationships": {"user": "Björn"}}]), "does not have ShotGrid's shape"),
     ],
