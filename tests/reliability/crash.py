@@ -164,9 +164,14 @@ def run_and_act_when(
     condition: Callable[[], bool],
     action: Callable[[], None],
     timeout: float = 120.0,
+    freeze: bool = False,
 ) -> Interrupted:
     """Start `command`, call `action` as soon as `condition()` holds (polled every 2 ms) while it
-    runs, and wait for it to end. Its log stays at the user's level, so stderr is what users see."""
+    runs, and wait for it to end. Its log stays at the user's level, so stderr is what users see.
+
+    With `freeze` the child is stopped (SIGSTOP) while `action` runs and continued after it, so
+    an action that takes a while (stopping a server) lands where the condition held, not where
+    the child got to meanwhile: on a busy 2-core machine that was the end of the load step."""
     started = time.monotonic()
     process = subprocess.Popen(
         command, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
@@ -176,7 +181,13 @@ def run_and_act_when(
     try:
         while process.poll() is None and time.monotonic() - started < timeout:
             if condition():
-                action()
+                if freeze:
+                    os.kill(process.pid, signal.SIGSTOP)
+                try:
+                    action()
+                finally:
+                    if freeze:
+                        os.kill(process.pid, signal.SIGCONT)
                 acted = True
                 break
             time.sleep(0.002)

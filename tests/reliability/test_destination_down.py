@@ -89,12 +89,15 @@ def test_postgres_down_exits_1_with_one_line_and_the_next_run_loads_everything(
             failed = run_and_act_when(
                 cli.command(*args),
                 cli.cwd,
-                cli.env(site_env),
+                # one job at a time, so jobs are still waiting when the first is loaded
+                cli.env({**site_env, "LOAD__WORKERS": "1"}),
                 lambda: bool(package_files(cli, "completed_jobs")),  # a first job is loaded
                 lambda: stop_server(own_postgres),
+                freeze=True,  # the run waits while the server goes down
             )
             assert failed.acted, f"the load ended before a job completed: {failed.stderr[-2000:]}"
-            assert package_files(cli, "new_jobs"), "every job was loaded before the server stopped"
+            unloaded = package_files(cli, "new_jobs") + package_files(cli, "started_jobs")
+            assert unloaded, "every job was loaded before the server stopped"
         sandbox.faults.before_request = None
     finally:
         if not server_is_up(own_postgres):
