@@ -30,6 +30,7 @@ from dlt.extract import DltResource
 from .columns import (
     Page,
     PageConverter,
+    batched,
     dlt_items,
     link_table_hints,
     marker_rows,
@@ -184,14 +185,13 @@ class EntityRows:
             root_hints = appended(root_hints)
             link_hints = {name: appended(hints) for name, hints in link_hints.items()}
         if window is None:
-            for page in self.windows.pages([], stamp.live):
+            for page in batched(self.windows.pages([], stamp.live)):
                 yield from self.items(page, root_hints, link_hints)
             return
         assert cursor is not None
         window.advance(None)  # the site filters the window; dlt keeps the cursor
         window_end = self.session.window_end()
         state = dlt.current.resource_state()
-        newest: dt.datetime | None = None
         history: HistoryRun | None = None
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"shotgun-{schema.table_name}") as pool:
             planned: Future[EventLogPlan] | None = None
@@ -219,11 +219,20 @@ class EntityRows:
             if plan is not None:
                 self._refresh_retired_links(plan)
             later = plan.candidates if plan is not None else set()
-            for page in chain([first], pages):
-                page_newest = page.newest(cursor)
-                if page_newest is not None and (newest is None or page_newest > newest):
-                    newest = page_newest
-                yield from self.items(page.without(later), root_hints, link_hints)
+            newest_seen: list[dt.datetime] = []
+
+            def window_pages() -> Iterator[Page]:
+                """The window's pages less the records the event log reads later; each page's
+                newest cursor value is noted as it is read."""
+                for page in chain([first], pages):
+                    page_newest = page.newest(cursor)
+                    if page_newest is not None:
+                        newest_seen.append(page_newest)
+                    yield page.without(later)
+
+            for page in batched(window_pages()):
+                yield from self.items(page, root_hints, link_hints)
+            newest = max(newest_seen, default=None)
             if plan is not None:
                 for page in self.events.current_pages(later, plan.changes.retired_at, window_end, stamp):
                     yield from self.items(page, root_hints, link_hints)

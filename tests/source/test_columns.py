@@ -24,7 +24,7 @@ import requests
 import yaml
 from destination_truth import field_types, plural_slug
 
-from shotgun_source.columns import PageConverter, dlt_items, link_table_hints, root_table_hints
+from shotgun_source.columns import PageConverter, batched, dlt_items, link_table_hints, root_table_hints
 from shotgun_source.deletes import live_row_marks, retirement_columns
 from shotgun_source.errors import ShotgunResponseError
 from shotgun_source.records import RecordFlattener
@@ -350,6 +350,30 @@ def test_paging_facts_come_without_a_second_parse(shared_client: SearchClient) -
         assert page.first_id == (data["data"][0]["id"] if data["data"] else None)
         assert page.last_id == (data["data"][-1]["id"] if data["data"] else None)
         assert page.next_link == data["links"]["next"]
+
+
+def test_pages_join_into_items_of_at_least_so_many_records_in_the_order_read(
+    shared_client: SearchClient,
+) -> None:
+    converter = PageConverter(shared_client.schema("Task"))
+    bodies = list(shared_client.pages("Task", page_size=100))
+    assert len(bodies) >= 5
+    sent_ids = [record["id"] for body in bodies for record in orjson.loads(body)["data"]]
+    pages = [converter.convert(body) for body in bodies]
+    assert any(table.num_rows for page in pages for table in page.links.values()), "Task has no links"
+
+    joined = list(batched(iter(pages), max_rows=250))
+
+    assert 1 < len(joined) < len(pages)
+    assert all(page.row_count >= 250 for page in joined[:-1])
+    assert all(page.row_count - 100 < 250 for page in joined)  # a page more than needed, never
+    assert [i for page in joined for i in page.root.column("id").to_pylist()] == sent_ids
+    assert (joined[0].first_id, joined[-1].last_id) == (sent_ids[0], sent_ids[-1])
+    assert joined[-1].next_link == orjson.loads(bodies[-1])["links"]["next"]
+    assert {page.root.schema for page in joined} == {pages[0].root.schema}
+    for name in converter.link_tables.values():
+        rows = [row for page in pages for row in page.links[name].to_pylist()]
+        assert [row for page in joined for row in page.links[name].to_pylist()] == rows, name
 
 
 # bad answers -------------------------------------------------------------------------------------
