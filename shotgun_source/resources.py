@@ -11,23 +11,20 @@ state, whatever the destination (merge tables or append-only files):
 4. those are read again after the window, in their state then (live, retired, or gone), so the one
    copy of each that the load gets is also the newest read of it;
 5. the changes of the type's history fields go to its history table (`history.py`): those the
-   event-log read brought, then the reads of fields whose history is behind (a first run's backfill),
-   read alongside steps 3 and 4 (another table, merged on the event's id: its order is free).
+   event-log read brought, then the reads of fields whose history is behind (a first run's backfill).
 
 The window is filtered by the site, so dlt's incremental only keeps the cursor (`advance`), and rows
 read for the event log, whose `updated_at` is old, pass through it.
 """
 
 import datetime as dt
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from functools import partial
 from itertools import chain
 from typing import Any
 
 import dlt
-import pyarrow as pa
 from dlt.extract import DltResource
 
 from .columns import (
@@ -50,7 +47,7 @@ from .deletes import (
 )
 from .errors import ShotgunConfigError
 from .history import FieldHistory, HistoryRun, history_table_hints
-from .reader import WindowReader, fan_in
+from .reader import WindowReader
 from .reads import EntityRead, overlap_seconds
 from .schema import EntitySchema
 from .session import SHOTGRID_TIME_FORMAT, SiteSession
@@ -60,9 +57,6 @@ __all__ = ["EntityRead", "ReadSettings", "entity_resource"]  # EntityRead lives 
 LEGACY_EVENTS_SUFFIX = "_events"
 """Before 0.2 the event-log reads were a resource of their own, `<table>_events`; its state is
 read once, so the first run after an upgrade misses no retirement."""
-READS_DEPTH = 2
-"""Items the record and history reads may have ready ahead of dlt (a joined page or a history
-page each): enough that neither waits on the other, few enough to keep memory flat."""
 
 
 @dataclass(frozen=True)
@@ -236,30 +230,14 @@ class EntityRows:
                         newest_seen.append(page_newest)
                     yield page.without(later)
 
-            def record_pages() -> Iterator[Page]:
-                """The window, then the records the event log named, in their state now."""
-                yield from batched(window_pages())
-                if plan is not None:
-                    yield from self.events.current_pages(later, plan.changes.retired_at, window_end, stamp)
-
-            reads: list[Callable[[], Iterable[Page | pa.Table]]] = [record_pages]
-            if history is not None and plan is not None:
-                next_start = shift(window_end, overlap_seconds(self.settings.lookback_seconds))
-                reads.append(partial(history.tables, plan.changes.history, applied, load_id, next_start))
-            history_hints = dlt.mark.make_hints(**history_table_hints(schema, appends))
-            # the history reads (a first run's backfill: many event-log pages) run alongside the
-            # record reads, not after them; a record's copies keep their order within record_pages
-            for got in fan_in(reads, len(reads), READS_DEPTH, f"shotgun-{schema.table_name}-reads"):
-                if isinstance(got, Page):
-                    yield from self.items(got, root_hints, link_hints)
-                else:
-                    yield dlt.mark.with_hints(got, history_hints, create_table_variant=True)
+            for page in batched(window_pages()):
+                yield from self.items(page, root_hints, link_hints)
             newest = max(newest_seen, default=None)
             if plan is not None:
+                for page in self.events.current_pages(later, plan.changes.retired_at, window_end, stamp):
+                    yield from self.items(page, root_hints, link_hints)
                 if history is not None:
-                    # the caught-up events the next run re-scans count as applied, like the
-                    # event-log read's
-                    plan.changes.events.extend(history.recent)
+                    yield from self._history_items(history, plan, applied, load_id, appends, window_end)
                 self._remember(plan, window_end, state)
                 if history is not None:
                     history.remember(state)
@@ -274,6 +252,24 @@ class EntityRows:
             .get(f"{self.read.schema.table_name}{LEGACY_EVENTS_SUFFIX}", {})
         )
         return legacy.get("events_read_to")
+
+    def _history_items(
+        self,
+        history: HistoryRun,
+        plan: EventLogPlan,
+        applied: set[int],
+        load_id: str,
+        appends: bool,
+        window_end: str,
+    ) -> Iterator[Any]:
+        """The history table's rows, as a table variant of this resource; the caught-up events the
+        next run re-scans count as applied, like the event-log read's."""
+        assert self.history is not None
+        hints = dlt.mark.make_hints(**history_table_hints(self.read.schema, appends))
+        next_start = shift(window_end, overlap_seconds(self.settings.lookback_seconds))
+        for table in history.tables(plan.changes.history, applied, load_id, next_start):
+            yield dlt.mark.with_hints(table, hints, create_table_variant=True)
+        plan.changes.events.extend(history.recent)
 
     def _plan(
         self,
