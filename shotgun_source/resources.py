@@ -25,6 +25,8 @@ from itertools import chain
 from typing import Any
 
 import dlt
+from dlt.common.configuration.container import Container
+from dlt.common.pipeline import PipelineContext
 from dlt.extract import DltResource
 
 from .columns import (
@@ -342,7 +344,10 @@ def appended(hints: dict[str, Any]) -> dict[str, Any]:
 def appends_only() -> bool:
     """True when the running pipeline's destination keeps every row it is given (dlt's filesystem
     destination without a table format: its merge falls back to append, `hard_delete` is ignored)."""
-    destination = dlt.current.pipeline().destination
+    # the active pipeline as its context holds it: `dlt.current.pipeline()` resolves the pipeline's
+    # configuration again on every call, here on dlt's extract threads (`transport.runtime_settings`
+    # says why settings are not resolved there)
+    destination = Container()[PipelineContext].pipeline().destination
     return destination is not None and destination.destination_type.endswith(".filesystem")
 
 

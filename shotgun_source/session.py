@@ -25,7 +25,7 @@ from .paginator import ShotgunKeysetPaginator, keyset_body, next_keyset_cursor, 
 from .reads import content_type_of, search_path
 from .responses import ResponseChecker
 from .settings import SHOTGRID_TIME_FORMAT
-from .transport import RequestStats, search_client
+from .transport import RequestStats, SiteClient, runtime_settings, search_client
 
 __all__ = ["SHOTGRID_TIME_FORMAT", "RequestSlots", "SiteSession"]  # the format lives in settings.py
 
@@ -46,11 +46,11 @@ P = TypeVar("P", bound=ConvertedPage)
 class ClientPool:
     """`_search` clients, each lent to one request (or one paging generator) at a time.
 
-    dlt's sessions are not thread-safe, so a read needs a client of its own; but each new client
-    resolves dlt's runtime configuration twice (milliseconds each inside a pipeline), and reader
-    threads come and go (each id-range read has its own thread pool): one client per thread made
-    about 23 in a full load of the five default types. Lent per request, the pool makes only as
-    many as were ever in use at once."""
+    dlt's sessions are not thread-safe, so a read needs a client of its own; but reader threads come
+    and go (each id-range read has its own thread pool): one client per thread made about 23 in a
+    full load of the five default types. Lent per request, the pool makes only as many as were ever
+    in use at once, each a new session of the one `SiteClient` the site session made, with the
+    runtime settings it resolved."""
 
     def __init__(self, make: Callable[[], RESTClient]) -> None:
         self._make = make
@@ -102,7 +102,10 @@ class SiteSession:
         self.slots = RequestSlots(max_concurrent_requests)
         self.check = ResponseChecker(site_url)
         self.check_unparsed = ResponseChecker(site_url, parse_body=False)
-        self.clients = ClientPool(lambda: search_client(self.site_url, self.auth))
+        # made here, not on the reader threads that make the clients (`runtime_settings` says why)
+        runtime = runtime_settings()
+        http = SiteClient(auth.request_stats, runtime, raise_for_status=False)
+        self.clients = ClientPool(lambda: search_client(self.site_url, self.auth, http, runtime))
         self._markers_lock = threading.Lock()
         self._markers: Counter[str] = Counter()
         self.empty_tables: set[str] = set()

@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 from dlt.common.configuration import resolve_configuration
 from dlt.common.configuration.specs import RuntimeConfiguration
 from dlt.sources.helpers.requests.retry import Client
+from dlt.sources.helpers.requests.session import Session
 from dlt.sources.helpers.rest_client import RESTClient
 from requests import PreparedRequest, RequestException, Response
 from requests.adapters import HTTPAdapter
@@ -219,20 +220,42 @@ class SiteClient(Client):
     request at a time (`session.ClientPool`).
     """
 
-    def __init__(self, stats: RequestStats, **kwargs: Any) -> None:
+    def __init__(
+        self, stats: RequestStats, runtime: RuntimeConfiguration | None = None, **kwargs: Any
+    ) -> None:
         super().__init__(**kwargs)
         self._adapter = CountingAdapter(stats, pool_maxsize=kwargs.get("max_connections", 50))
-        self.update_from_config(resolve_configuration(RuntimeConfiguration()))
+        self.update_from_config(runtime if runtime is not None else runtime_settings())
+
+    def new_session(self) -> Session:
+        """A session of its own, with this client's retries and counting adapter: dlt gives one per
+        thread (`session`), a `_search` client lent from thread to thread needs one per client."""
+        return self._make_session()
 
 
-def search_client(site_url: str, auth: "ShotgunAuth") -> RESTClient:
-    """A dlt `RESTClient` for the site's `_search` reads: the API prefix, the bearer auth, a counted
-    retrying session (answers checked by `ResponseChecker`, so no raise here) and the vendor content
-    type. Not thread-safe (its session is not): one user at a time (`session.ClientPool` lends them)."""
+def runtime_settings() -> RuntimeConfiguration:
+    """dlt's `[runtime]` settings (request timeout, retries), resolved now, in this thread.
+
+    Resolved once, on the thread that builds the source, for the clients made on reader threads:
+    wherever Airflow is installed, dlt 1.31 reads each setting through Airflow Variables inside
+    `contextlib.redirect_stdout`, which is not thread-safe; lookups from several threads at once
+    left the process's `sys.stdout` a `StringIO`, and the run report printed after it vanished."""
+    return resolve_configuration(RuntimeConfiguration())
+
+
+def search_client(
+    site_url: str, auth: "ShotgunAuth", http: SiteClient, runtime: RuntimeConfiguration
+) -> RESTClient:
+    """A dlt `RESTClient` for the site's `_search` reads: the API prefix, the bearer auth, a new
+    session of `http` (counted, retrying; answers checked by `ResponseChecker`, so `http` must not
+    raise) and the vendor content type, with `runtime`'s settings: nothing is resolved here, on
+    the reader thread that makes it. Not thread-safe (its session is not): one user at a time
+    (`session.ClientPool` lends them)."""
     return RESTClient(
         base_url=f"{site_url}{API_PREFIX}/",
         auth=auth,
-        session=SiteClient(auth.request_stats, raise_for_status=False).session,
+        session=http.new_session(),
         headers={"Content-Type": SEARCH_CONTENT_TYPE, "Accept": "application/json"},
         data_selector="data",
+        config=runtime,
     )

@@ -162,3 +162,31 @@ def test_a_refused_key_fails_its_task_at_once_without_retries(airflow: AirflowHo
     assert "up_for_retry" not in output.lower(), output[-3000:]
     assert secret not in output
     assert not airflow.database.exists() or not table_rows(airflow.database), "it loaded rows"
+
+
+def test_a_cli_run_beside_an_airflow_install_with_its_provider_on_still_prints_its_report(
+    sandbox: Any, tmp_path: Path
+) -> None:
+    """Airflow installed (the airflow extra) and no `.dlt/config.toml` turning dlt's Airflow
+    provider off: dlt 1.31 then reads every setting through Airflow Variables, each lookup inside
+    `contextlib.redirect_stdout`, which is not thread-safe. Settings resolved on several reader
+    threads at once left `sys.stdout` a `StringIO`, so the run loaded and exited 0 and printed no
+    report; the package resolves them on the thread that builds the source."""
+    import importlib.util
+
+    assert importlib.util.find_spec("airflow") is not None, "the test extra installs Airflow"
+    env = clean_env(tmp_path, **sandbox.env(), AIRFLOW_HOME=str(tmp_path / "airflow"))
+    env.pop("PROVIDERS__ENABLE_AIRFLOW_SECRETS", None)  # conftest turns it off for the suite
+    assert not (tmp_path / ".dlt").exists()
+    run = subprocess.run(
+        [sys.executable, str(REPO / "pipelines" / "shotgun_pipeline.py"), "--entities", "Shot,Asset,Task"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=AIRFLOW_TIMEOUT,
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    rows = summary_rows(run.stdout)
+    assert rows.keys() >= {"shots", "assets", "tasks"}, f"no report on stdout:\n{run.stdout[-2000:]}"
+    assert rows["shots"] == len(sandbox.site.records("Shot")), rows
