@@ -191,8 +191,8 @@ REMOVALS: tuple[Removal, ...] = (
         (
             Edit(
                 "shotgun_source/resources.py",
-                "yield from self.items(page.without(later), root_hints, link_hints)",
-                "yield from self.items(page, root_hints, link_hints)",
+                "yield page.without(later)",
+                "yield page",
             ),
         ),
         ("tests/warehouses/test_same_load_order.py",),
