@@ -216,8 +216,8 @@ class SiteClient(Client):
     """dlt's retrying client, with dlt's `[runtime]` request settings, counting into `stats`.
 
     Its `session` is one per thread (dlt's design): the schema reads' threads each get their own;
-    a `_search` client (`search_client`) keeps the one session it was made with, and is lent to one
-    request at a time (`session.ClientPool`).
+    each `_search` client (`search_client`) gets a session of its own (`new_session`), all sharing
+    this client's connection pool, and is lent to one request at a time (`session.ClientPool`).
     """
 
     def __init__(
