@@ -8,6 +8,7 @@ by `airflow db migrate`): importing it configures logging process-wide, and Pipe
 points dlt's folders elsewhere through os.environ.
 """
 
+import importlib.util
 import json
 import shutil
 import signal
@@ -19,7 +20,7 @@ from typing import Any
 
 import pytest
 from reliability.helpers import duplicate_keys
-from script_runner import REPO, clean_env, summary_rows
+from script_runner import REPO, SCRIPT, clean_env, summary_rows
 
 from orchestrators.helpers import (
     DATASET,
@@ -172,14 +173,12 @@ def test_a_cli_run_beside_an_airflow_install_with_its_provider_on_still_prints_i
     `contextlib.redirect_stdout`, which is not thread-safe. Settings resolved on several reader
     threads at once left `sys.stdout` a `StringIO`, so the run loaded and exited 0 and printed no
     report; the package resolves them on the thread that builds the source."""
-    import importlib.util
-
     assert importlib.util.find_spec("airflow") is not None, "the test extra installs Airflow"
     env = clean_env(tmp_path, **sandbox.env(), AIRFLOW_HOME=str(tmp_path / "airflow"))
     env.pop("PROVIDERS__ENABLE_AIRFLOW_SECRETS", None)  # conftest turns it off for the suite
     assert not (tmp_path / ".dlt").exists()
     run = subprocess.run(
-        [sys.executable, str(REPO / "pipelines" / "shotgun_pipeline.py"), "--entities", "Shot,Asset,Task"],
+        [sys.executable, str(SCRIPT), "--entities", "Shot,Asset,Task"],
         cwd=tmp_path,
         env=env,
         capture_output=True,
