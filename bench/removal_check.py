@@ -279,8 +279,8 @@ REMOVALS: tuple[Removal, ...] = (
         (
             Edit(
                 "shotgun_source/load_settings.py",
-                "return tune_duckdb_loads(destination_type(pipeline))",
-                "return nullcontext()",
+                "        tune_duckdb_loads(destination),\n",
+                "",
             ),
         ),
         ("tests/source/test_load_settings.py::test_load_applies_them_to_a_pipeline_of_the_users_own",),
@@ -299,15 +299,45 @@ REMOVALS: tuple[Removal, ...] = (
     ),
     Removal(
         "load-file-format",
-        "load() passes its file format per destination to dlt (insert statements for PostgreSQL)",
+        "load() passes its file format per destination to dlt (dlt's defaults differ for rows)",
         (
             Edit(
                 "shotgun_source/run.py",
-                'options: dict[str, Any] = {"loader_file_format": loader_file_format(pipeline)}',
+                'options: dict[str, Any] = {"loader_file_format": loader_file_format(pipeline, arrow_items)}',
                 "options: dict[str, Any] = {}",
             ),
         ),
-        ("tests/source/test_load_settings.py::test_load_uses_insert_statements_for_postgres",),
+        ("tests/source/test_load_settings.py::test_load_hands_duckdb_parquet_files_from_a_source_of_rows",),
+    ),
+    Removal(
+        "copy-keeping-empty-text",
+        "PostgreSQL's csv files load with the COPY job that keeps an empty text apart from NULL",
+        (
+            Edit(
+                "shotgun_source/postgres_copy.py",
+                "        if type(job) is PostgresCsvCopyJob:\n"
+                "            return CopyKeepingEmptyText(file_path)\n",
+                "",
+            ),
+        ),
+        (
+            "tests/source/test_load_settings.py::test_load_copies_csv_files_into_postgres_and_an_empty_text_stays_empty",
+            "tests/warehouses/test_warehouse_scenarios.py::test_records_created_and_updated_between_runs_arrive[postgres]",
+        ),
+    ),
+    Removal(
+        "uncompressed-postgres-files",
+        "load() writes PostgreSQL's csv files without gzip",
+        (
+            Edit(
+                "shotgun_source/load_settings.py",
+                'UNCOMPRESSED_FILES = frozenset({"postgres"})',
+                "UNCOMPRESSED_FILES = frozenset()",
+            ),
+        ),
+        (
+            "tests/source/test_load_settings.py::test_load_copies_csv_files_into_postgres_and_an_empty_text_stays_empty",
+        ),
     ),
     Removal(
         "mend-first-load-kill",

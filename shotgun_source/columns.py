@@ -170,8 +170,9 @@ class JsonHintNotices(logging.Filter):
     - "several column hints were different", for every Arrow table with a json column, once per
       page: the column is a string of JSON text and its hint says json (the destination loads it as
       JSON / jsonb). The converter's tests hold every other column's Arrow type to its hint.
-    - "ArrowToInsertValuesWriter ... will degrade performance", once per table on PostgreSQL, which
-      this package loads with insert statements on purpose (`load_settings.LOADER_FILE_FORMATS`).
+    - "ArrowToInsertValuesWriter ... will degrade performance", once per table on PostgreSQL when
+      a run of the user's own asks for insert statements (`load()` copies csv files instead:
+      `load_settings.ARROW_LOADER_FILE_FORMATS`).
     Other resources and tables keep both."""
 
     PATTERNS = (

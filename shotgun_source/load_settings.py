@@ -6,11 +6,13 @@ Measured with bench/speed.py on this project's 2-core machine; each constant say
 
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
-from typing import Any
+from typing import Any, cast
 
 import dlt
+from dlt.common.destination import AnyDestination
 from dlt.common.typing import TLoaderFileFormat
 
+from .postgres_copy import postgres_keeping_empty_text
 from .report import destination_type
 
 PARQUET_DESTINATIONS = frozenset(
@@ -18,11 +20,21 @@ PARQUET_DESTINATIONS = frozenset(
 )
 """Destinations that take parquet load files: DuckDB loads insert_values files with gigabytes of
 memory where parquet costs megabytes, and warehouses load parquet fastest."""
-LOADER_FILE_FORMATS: dict[str, TLoaderFileFormat] = {"postgres": "insert_values"}
-"""PostgreSQL loads insert statements, not csv, although csv's COPY loads faster (a 33,595-row load:
-1.0 s against 2.7 s): with dlt 1.31's csv files PostgreSQL reads an empty text value as NULL, and
-dlt counts csv rows as rows x columns, so the summary and the trace would lie. Parquet would need an
-ADBC driver and lands json as `json`, not `jsonb`."""
+ARROW_LOADER_FILE_FORMATS: dict[str, TLoaderFileFormat] = {"postgres": "csv"}
+"""PostgreSQL loads this source's Arrow tables from csv files by COPY (`postgres_copy.py`: dlt's own
+COPY would load an empty text as NULL): bench/speed.py's full load into PostgreSQL 35.1 s -> 19.7 s
+(normalize 14.6 -> 1.4 s, load 6.6 -> 1.6 s), the rows and values the same."""
+ROW_LOADER_FILE_FORMATS: dict[str, TLoaderFileFormat] = {"postgres": "insert_values"}
+"""A source of rows (dicts) loads PostgreSQL with insert statements: dlt's csv writer for rows
+writes None and "" alike, so only its COPY's `FORCE_NULL` (every empty field NULL) could read it,
+and it counts a row once per column. (Parquet would need an ADBC driver and lands json as `json`,
+not `jsonb`.)"""
+UNCOMPRESSED_FILES = frozenset({"postgres"})
+"""Destinations whose text load files (csv, insert statements) are written without gzip: gzip cost
+a PostgreSQL full load 5.2 s (bench/speed.py, 200k rows: 24.9 s -> 19.7 s), for files the loader
+reads once. They are kept in the pipeline's folder as dlt keeps every loaded package."""
+COMPRESSION_KEY = "data_writer.disable_compression"
+"""dlt reads `normalize.data_writer.disable_compression` first, then this one."""
 DUCKDB_LOAD_CONFIG: dict[str, Any] = {"memory_limit": "256MB", "preserve_insertion_order": False}
 """DuckDB settings on the loader's own connection (queries elsewhere keep DuckDB's defaults). A
 `global_config` in the user's DuckDB credentials wins, whole.
@@ -37,12 +49,13 @@ DUCKDB_LOAD_CONFIG: dict[str, Any] = {"memory_limit": "256MB", "preserve_inserti
   record, and dlt's own reads order by their columns."""
 
 
-def loader_file_format(pipeline: dlt.Pipeline) -> TLoaderFileFormat | None:
-    """The load file format for the pipeline's destination; None leaves dlt's default."""
+def loader_file_format(pipeline: dlt.Pipeline, arrow_items: bool) -> TLoaderFileFormat | None:
+    """The load file format for the pipeline's destination; None leaves dlt's default.
+    `arrow_items`: every item the source yields is an Arrow table (true of `shotgun_source`)."""
     destination = destination_type(pipeline)
     if destination in PARQUET_DESTINATIONS:
         return "parquet"
-    return LOADER_FILE_FORMATS.get(destination)
+    return (ARROW_LOADER_FILE_FORMATS if arrow_items else ROW_LOADER_FILE_FORMATS).get(destination)
 
 
 @contextmanager
@@ -74,8 +87,39 @@ def tune_duckdb_loads(destination: str) -> AbstractContextManager[None]:
     )
 
 
-def load_settings_for(pipeline: dlt.Pipeline) -> AbstractContextManager[None]:
+def uncompressed_files(destination: str) -> AbstractContextManager[None]:
+    """Text load files without gzip in the block (`UNCOMPRESSED_FILES`), unless the user's config
+    sets `data_writer.disable_compression`."""
+    if destination not in UNCOMPRESSED_FILES:
+        return nullcontext()
+    return setting_unless_given(COMPRESSION_KEY, True)
+
+
+@contextmanager
+def csv_copy_keeping_empty_text(pipeline: dlt.Pipeline) -> Iterator[None]:
+    """For the block, the pipeline's dlt postgres destination loads csv files with
+    `postgres_copy.CopyKeepingEmptyText` (the same destination otherwise); it is given back after.
+    A destination of another class (a user's own subclass of dlt's) is left as it is."""
+    original = pipeline.destination
+    if not isinstance(original, dlt.destinations.postgres) or type(original) is not dlt.destinations.postgres:
+        yield
+        return
+    pipeline.destination = cast(AnyDestination, postgres_keeping_empty_text.like(original))
+    try:
+        yield
+    finally:
+        pipeline.destination = cast(AnyDestination, original)
+
+
+@contextmanager
+def load_settings_for(pipeline: dlt.Pipeline) -> Iterator[None]:
     """Every setting above that the pipeline's destination takes, for the length of a load. (Extract
-    writes parquet files, which compress themselves: dlt's gzip setting for extract files does not
-    apply.)"""
-    return tune_duckdb_loads(destination_type(pipeline))
+    writes parquet files, which compress themselves: dlt's gzip setting applies to the files
+    normalize writes.)"""
+    destination = destination_type(pipeline)
+    with (
+        tune_duckdb_loads(destination),
+        uncompressed_files(destination),
+        csv_copy_keeping_empty_text(pipeline),
+    ):
+        yield

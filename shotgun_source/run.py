@@ -5,7 +5,8 @@ user's own, so none of them loses what `pipeline.run(shotgun_source())` alone do
 
 - one run per pipeline at a time (`lock.py`);
 - mending what a killed run left (`recovery.py`) and loading it before reading anything new;
-- the load file format per destination and DuckDB's memory cap (`load_settings.py`);
+- the load file format per destination, PostgreSQL's COPY that keeps empty texts, and DuckDB's
+  memory cap (`load_settings.py`);
 - a `RunReport`: rows per table, step times, requests and retries, cursors (`report.py`), and
   notes on what the site lost that the run went on without (`site_changes.py`);
 - failures of ours raised as the ShotgunError they are (a setting, the credentials, the site), with
@@ -81,7 +82,9 @@ def load(
             if session is not None:
                 session.empty_tables = empty_tables(pipeline, uncursored_tables(pipeline, source))
             notes = [] if refresh else warn(tables_no_longer_on_the_site(pipeline, source))
-            options: dict[str, Any] = {"loader_file_format": loader_file_format(pipeline)}
+            # every item of a ShotGrid source is an Arrow table: csv for PostgreSQL (load_settings.py)
+            arrow_items = session is not None
+            options: dict[str, Any] = {"loader_file_format": loader_file_format(pipeline, arrow_items)}
             if refresh:
                 options["refresh"] = "drop_sources"
             info = pipeline.run(source, **options)

@@ -1,6 +1,6 @@
 """What `shotgun_source.load()` sets for speed and memory, and that the user's own settings win:
 DuckDB's memory bounded and its insertion order let go on the loader's connection, parquet load
-files for DuckDB and insert statements for PostgreSQL."""
+files for DuckDB, csv files by COPY for PostgreSQL (insert statements for a source of rows)."""
 
 from collections.abc import Iterator
 from pathlib import Path
@@ -142,19 +142,66 @@ def test_load_hands_duckdb_parquet_files_from_a_source_of_rows(sandbox: Any, tmp
     assert files and all(f.endswith(".parquet") for f in files), files
 
 
-def test_load_uses_insert_statements_for_postgres(
+def _postgres_pipeline(name: str, tmp_path: Path, server: Any, dataset: str) -> dlt.Pipeline:
+    return dlt.pipeline(
+        name,
+        pipelines_dir=str(tmp_path / "pipelines"),
+        destination=dlt.destinations.postgres(server.dlt_credentials()),
+        dataset_name=dataset,
+    )
+
+
+def test_load_copies_csv_files_into_postgres_and_an_empty_text_stays_empty(
     sandbox: Any, tmp_path: Path, postgres_server: Any, postgres_dataset_name: str
 ) -> None:
-    """PostgreSQL keeps empty texts and exact row counts with insert statements (csv does neither)."""
-    pipeline = dlt.pipeline(
-        "users_own_pg",
-        pipelines_dir=str(tmp_path / "pipelines"),
-        destination=dlt.destinations.postgres(postgres_server.dlt_credentials()),
-        dataset_name=postgres_dataset_name,
-    )
-    load(pipeline, site_url=sandbox.url, credentials=script_auth(sandbox), entities=["Project"])
+    """PostgreSQL gets uncompressed csv files by COPY, and a text the site holds empty comes back
+    "" while a missing one comes back NULL (dlt's own COPY makes both NULL); the row counts are the
+    rows', and the pipeline keeps the destination it was given."""
+    site = sandbox.site
+    emptied, missing = (project["id"] for project in site.records("Project")[:2])
+    site.update("Project", emptied, {"sg_description": ""})
+    site.update("Project", missing, {"sg_description": None})
+    pipeline = _postgres_pipeline("users_own_pg", tmp_path, postgres_server, postgres_dataset_name)
+    destination = pipeline.destination
+
+    report = load(pipeline, site_url=sandbox.url, credentials=script_auth(sandbox), entities=["Project"])
+
+    files = _job_files(pipeline)
+    assert files and all(f.endswith(".csv") for f in files), files
+    assert report.rows["projects"] == len(site.records("Project"))
+    with pipeline.sql_client() as client:
+        rows = client.execute_sql(
+            f"select id, sg_description from {client.make_qualified_table_name('projects')}"
+            " where id in (%s, %s)",
+            emptied,
+            missing,
+        )
+    assert dict(rows or []) == {emptied: "", missing: None}
+    assert pipeline.destination is destination
+    assert pipeline.state["destination_type"] == "dlt.destinations.postgres"
+    assert dlt.config.get("data_writer.disable_compression") is None  # the setting went with the load
+
+
+def test_a_source_of_rows_loads_postgres_with_insert_statements(
+    sandbox: Any, tmp_path: Path, postgres_server: Any, postgres_dataset_name: str
+) -> None:
+    """dlt's csv writer for rows writes None and "" alike: a source of dicts keeps insert
+    statements, and its empty texts and NULLs stay apart too."""
+    site = sandbox.site
+    emptied, missing = (shot["id"] for shot in site.records("Shot")[:2])
+    site.update("Shot", emptied, {"description": ""})
+    site.update("Shot", missing, {"description": None})
+    pipeline = _postgres_pipeline("rows_to_pg", tmp_path, postgres_server, postgres_dataset_name)
+    load(pipeline, rest_api_source(rest_api_config_for(sandbox, entities=["Shot"]), name="shotgun_rest"))
     files = _job_files(pipeline)
     assert files and all(".insert_values" in f for f in files), files
+    with pipeline.sql_client() as client:
+        rows = client.execute_sql(
+            f"select id, description from {client.make_qualified_table_name('shots')} where id in (%s, %s)",
+            emptied,
+            missing,
+        )
+    assert dict(rows or []) == {emptied: "", missing: None}
 
 
 def _formats(pipeline: dlt.Pipeline) -> set[str]:

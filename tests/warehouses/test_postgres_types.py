@@ -1,5 +1,5 @@
 """Column types in the real PostgreSQL server: timestamps with time zone, numbers as numbers,
-booleans, dates, json as jsonb; and the load goes through insert statements (see the script)."""
+booleans, dates, json as jsonb; and the load goes through csv files copied by COPY (see the script)."""
 
 from typing import Any
 
@@ -70,11 +70,13 @@ def test_postgres_columns_have_the_types_of_their_shotgrid_fields(
     assert not wrong, f"(got, expected) per column: {wrong}"
     assert version.startswith(postgres_server.version)
 
-    # the script's choice for postgres: insert statements (csv would turn "" into NULL)
+    # the script's choice for postgres: csv by COPY (its job keeps "" apart from NULL), no gzip
     formats = {
         job.job_file_info.file_format
         for package in info.load_packages
         for job in package.jobs["completed_jobs"]
         if not job.job_file_info.table_name.startswith("_dlt")
     }
-    assert formats == {"insert_values", "sql"}, formats  # sql: the merge statements dlt runs after
+    assert formats == {"csv", "sql"}, formats  # sql: the merge statements dlt runs after
+    files = [job.file_path for package in info.load_packages for job in package.jobs["completed_jobs"]]
+    assert not [f for f in files if ".csv" in f and f.endswith(".gz")], files

@@ -94,7 +94,7 @@ def test_script_loads_postgres_configured_by_env_then_by_dlt_files(
         for load_id in pipeline.list_completed_load_packages()
         for job in pipeline.get_load_package_info(load_id).jobs["completed_jobs"]
     }
-    assert formats == {"insert_values", "sql"}, formats
+    assert formats == {"csv", "insert_values", "sql"}, formats  # insert_values: dlt's own state row
 
 
 def test_script_writes_parquet_to_shotgun_data_or_the_configured_bucket(sandbox: Any, tmp_path: Path) -> None:

@@ -7,7 +7,7 @@ from typing import Any
 import dlt
 from postgres_server import PostgresServer
 
-from shotgun_source.load_settings import loader_file_format
+from shotgun_source.load_settings import load_settings_for, loader_file_format
 
 DESTINATIONS = ("duckdb", "postgres", "filesystem")
 FIVE = ["Project", "Shot", "Task", "Asset", "Version"]
@@ -63,8 +63,10 @@ class Warehouse:
         return pipeline
 
     def run(self, pipeline: dlt.Pipeline, source: Any) -> Any:
-        """Load with the file format `shotgun_source.load()` picks for the destination."""
-        return pipeline.run(source, loader_file_format=loader_file_format(pipeline))
+        """Load with the file format and the settings `shotgun_source.load()` uses for the destination
+        (for PostgreSQL: csv files, copied by the job that keeps empty texts)."""
+        with load_settings_for(pipeline):
+            return pipeline.run(source, loader_file_format=loader_file_format(pipeline, arrow_items=True))
 
 
 def searches_per_reader(sandbox: Any) -> dict[str, int]:
